@@ -71,3 +71,24 @@ func IsAssuranceError(err error) bool {
 		errors.Is(err, ErrAMRInsufficient) ||
 		errors.Is(err, ErrAuthTooOld)
 }
+
+// Errors of the built-in OIDC relying party (the browser step-up loop).
+var (
+	// ErrFlowInvalid means the callback carries no login flow cookie for its
+	// state, or the cookie cannot be opened or does not match.
+	ErrFlowInvalid = errors.New("login flow is missing or invalid")
+	// ErrFlowExpired means the login flow outlived its time to live.
+	ErrFlowExpired = errors.New("login flow is expired")
+	// ErrSealedInvalid means a sealed cookie value is malformed, too large or
+	// fails authentication under every configured secret.
+	ErrSealedInvalid = errors.New("sealed value is invalid")
+	// ErrProviderUnavailable means the identity provider could not be reached
+	// or answered unusably (discovery, token endpoint, timeouts, 5xx).
+	ErrProviderUnavailable = errors.New("identity provider is unavailable")
+	// ErrProviderRejected means the identity provider refused the request: an
+	// error in the callback or an OAuth error from the token endpoint.
+	ErrProviderRejected = errors.New("identity provider rejected the login")
+	// ErrSessionTooLarge means a session token cannot fit the size bound even
+	// without its extra claims.
+	ErrSessionTooLarge = errors.New("session is too large")
+)
