@@ -1,6 +1,19 @@
 package stepup
 
-// STUB: replaced by the JOSE work. The exported surface below is the contract.
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// defaultJWSSize bounds a token's length when ParseJWS is given no
+// positive bound: 16 KiB, far above any real access or ID token.
+const defaultJWSSize = 16384
+
+// segmentEncoding decodes JWS segments: base64url without padding (RFC 7515
+// §2), strict about trailing bits so one token has one encoding.
+var segmentEncoding = base64.RawURLEncoding.Strict()
 
 // Header is the protected header of a compact JWS, decoded once.
 type Header struct {
@@ -18,7 +31,172 @@ type JWS struct {
 	Signature    []byte
 }
 
-// ParseJWS splits and decodes a compact JWS of at most maxSize bytes. It
-// rejects alg "none", unknown crit entries and malformed input; it checks no
-// signature.
-func ParseJWS(token string, maxSize int) (*JWS, error) { return nil, ErrTokenMalformed }
+// ParseJWS splits and decodes a compact JWS of at most maxSize bytes
+// (defaultJWSSize when maxSize <= 0). It rejects alg "none", any crit
+// header and malformed input; it checks no signature, and it does not decode
+// the payload, which it returns as bytes. The header's jku, x5u, jwk and x5c
+// are never read: keys come from configuration only (RFC 8725 §3.10).
+func ParseJWS(token string, maxSize int) (*JWS, error) {
+	if maxSize <= 0 {
+		maxSize = defaultJWSSize
+	}
+	// Bound the work before decoding anything.
+	if len(token) > maxSize {
+		return nil, fmt.Errorf("%d bytes, limit %d: %w", len(token), maxSize, ErrTokenTooLarge)
+	}
+
+	parts := strings.Split(token, ".")
+	if len(parts) == 5 {
+		return nil, fmt.Errorf("encrypted JWT (JWE) is not supported: %w", ErrTokenMalformed)
+	}
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%d segments, want 3: %w", len(parts), ErrTokenMalformed)
+	}
+
+	headerJSON, err := decodeSegment(parts[0], "header")
+	if err != nil {
+		return nil, err
+	}
+	header, err := parseHeader(headerJSON)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := decodeSegment(parts[1], "payload")
+	if err != nil {
+		return nil, err
+	}
+	sig, err := decodeSegment(parts[2], "signature")
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) == 0 {
+		return nil, fmt.Errorf("empty signature: %w", ErrTokenMalformed)
+	}
+
+	jws := &JWS{
+		Header:       header,
+		Payload:      payload,
+		SigningInput: []byte(token[:len(parts[0])+1+len(parts[1])]),
+		Signature:    sig,
+	}
+
+	return jws, nil
+}
+
+// decodeSegment decodes one base64url segment. Go's decoder skips CR and LF,
+// so the alphabet is checked first: a token has exactly one spelling.
+func decodeSegment(s, what string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if !isBase64URLByte(s[i]) {
+			return nil, fmt.Errorf("%s is not base64url: %w", what, ErrTokenMalformed)
+		}
+	}
+	b, err := segmentEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not base64url: %w", what, ErrTokenMalformed)
+	}
+
+	return b, nil
+}
+
+// isBase64URLByte reports whether c is in the base64url alphabet (RFC 4648 §5).
+func isBase64URLByte(c byte) bool {
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || c == '-' || c == '_'
+}
+
+// parseHeader decodes the JOSE header into a map and normalises the members
+// this package reads into a Header.
+func parseHeader(data []byte) (Header, error) {
+	var raw map[string]interface{}
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
+		return Header{}, fmt.Errorf("header is not a JSON object: %w", ErrTokenMalformed)
+	}
+
+	var h Header
+	var err error
+	if h.Alg, err = headerString(raw, "alg"); err != nil {
+		return Header{}, err
+	}
+	if h.Kid, err = headerString(raw, "kid"); err != nil {
+		return Header{}, err
+	}
+	if h.Typ, err = headerString(raw, "typ"); err != nil {
+		return Header{}, err
+	}
+	// RFC 7515 §4.1.1: alg is required; "none" is an unsecured JWS (RFC 7518
+	// §3.6), which a verifier must never accept (RFC 8725 §3.2).
+	if h.Alg == "" || strings.EqualFold(h.Alg, "none") {
+		return Header{}, fmt.Errorf("alg %q: %w", h.Alg, ErrAlgorithmNotAllowed)
+	}
+	if crit, ok := raw["crit"]; ok {
+		h.Crit, err = checkCrit(crit, raw)
+		if err != nil {
+			return Header{}, err
+		}
+	}
+
+	return h, nil
+}
+
+// headerString returns an optional string header member.
+func headerString(raw map[string]interface{}, name string) (string, error) {
+	v, ok := raw[name]
+	if !ok {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("header %s is not a string: %w", name, ErrTokenMalformed)
+	}
+
+	return s, nil
+}
+
+// checkCrit applies RFC 7515 §4.1.11 to a crit header. This package
+// understands no extension, so any well-formed crit is refused as well: its
+// entries name extensions the recipient must understand, and it does not.
+// The list is returned only to name it in the error.
+func checkCrit(v interface{}, raw map[string]interface{}) ([]string, error) {
+	list, ok := v.([]interface{})
+	if !ok {
+		return nil, fmt.Errorf("crit is not an array: %w", ErrCriticalHeader)
+	}
+	// §4.1.11: producers MUST NOT use the empty list.
+	if len(list) == 0 {
+		return nil, fmt.Errorf("crit is empty: %w", ErrCriticalHeader)
+	}
+
+	names := make([]string, 0, len(list))
+	for i := 0; i < len(list); i++ {
+		name, ok := list[i].(string)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("crit entry %d is not a name: %w", i, ErrCriticalHeader)
+		}
+		// §4.1.11: crit MUST NOT name a header defined by the JWS or JWA specs.
+		if isStandardHeader(name) {
+			return nil, fmt.Errorf("crit names standard header %q: %w", name, ErrCriticalHeader)
+		}
+		// §4.1.11: every listed extension MUST be present in the header.
+		if _, present := raw[name]; !present {
+			return nil, fmt.Errorf("crit names absent header %q: %w", name, ErrCriticalHeader)
+		}
+		names = append(names, name)
+	}
+
+	return names, fmt.Errorf("crit extensions %s not understood: %w",
+		strings.Join(names, ","), ErrCriticalHeader)
+}
+
+// isStandardHeader reports whether name is a header parameter registered by
+// RFC 7515 §4.1 or RFC 7518 §4.1 (the latter are JWE key-management headers,
+// which crit may not name either).
+func isStandardHeader(name string) bool {
+	switch name {
+	case "alg", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "typ", "cty", "crit",
+		"enc", "zip", "epk", "apu", "apv", "iv", "tag", "p2s", "p2c":
+		return true
+	}
+
+	return false
+}
