@@ -1,0 +1,3 @@
+module stepup.test/noop
+
+go 1.21

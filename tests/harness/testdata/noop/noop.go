@@ -1,0 +1,29 @@
+// Package noop is a middleware plugin that does nothing: it measures what
+// Yaegi alone costs per request, the baseline of the harness benchmarks.
+package noop
+
+import (
+	"context"
+	"net/http"
+)
+
+// Config is empty; the plugin has no options.
+type Config struct{}
+
+// CreateConfig returns the empty configuration.
+func CreateConfig() *Config {
+	return &Config{}
+}
+
+type noop struct {
+	next http.Handler
+}
+
+// New returns a handler that calls next unchanged.
+func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	return &noop{next: next}, nil
+}
+
+func (n *noop) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	n.next.ServeHTTP(rw, req)
+}
