@@ -1,0 +1,120 @@
+package stepup
+
+import (
+	"sync"
+	"time"
+)
+
+// DefaultCacheSize is the number of verified tokens a Verifier keeps unless
+// configured otherwise.
+const DefaultCacheSize = 10000
+
+// maxCacheAge bounds how long a verified token is served from the cache. A
+// key removed from the issuer's JWKS, or an issuer removed by a
+// configuration reload, stops being honoured for cached tokens within this
+// time: the cache trades that delay for skipping the signature check.
+const maxCacheAge = 5 * time.Minute
+
+// evictionScan bounds how many entries one insertion into a full cache
+// examines, so a flood of distinct valid tokens costs a bounded amount of
+// work per request (each loop step is slow under Yaegi).
+const evictionScan = 64
+
+// cacheEntry is one verified token. Stored by value in the map.
+type cacheEntry struct {
+	claims  *Claims
+	expires time.Time
+}
+
+// tokenCache maps verified token strings to their claims.
+//
+// It is keyed by the token string itself rather than a digest: Go's map
+// hashes strings natively, while computing SHA-256 would run through the
+// interpreter's call machinery under Yaegi and cost more than the lookup it
+// replaces. The price is memory: a full cache holds up to size tokens of up
+// to the maximum token size each.
+//
+// Entries expire at the token's exp or maxCacheAge after verification,
+// whichever is sooner. When the cache is full, an insertion first deletes
+// expired entries among a bounded scan, then, if none was expired, one
+// arbitrary entry (Go's map iteration order). It starts no goroutine.
+//
+// The *Claims handed out are shared: callers must not modify them.
+type tokenCache struct {
+	mu      sync.Mutex
+	size    int
+	entries map[string]cacheEntry
+}
+
+// newTokenCache returns a cache for at most size tokens.
+func newTokenCache(size int) *tokenCache {
+	return &tokenCache{size: size, entries: make(map[string]cacheEntry)}
+}
+
+// get returns the claims cached for token, or nil when absent or expired.
+func (tc *tokenCache) get(token string, now time.Time) *Claims {
+	tc.mu.Lock()
+	e, ok := tc.entries[token]
+	if ok && !now.Before(e.expires) {
+		delete(tc.entries, token)
+		ok = false
+	}
+	tc.mu.Unlock()
+
+	if !ok {
+		return nil
+	}
+
+	return e.claims
+}
+
+// put caches claims for token until the sooner of its exp and
+// now+maxCacheAge. Tokens without exp, or already past it, are not cached.
+func (tc *tokenCache) put(token string, c *Claims, now time.Time) {
+	expires := now.Add(maxCacheAge)
+	if c.ExpiresAt.Before(expires) {
+		expires = c.ExpiresAt
+	}
+	if c.ExpiresAt.IsZero() || !now.Before(expires) {
+		return
+	}
+
+	tc.mu.Lock()
+	if _, ok := tc.entries[token]; !ok && len(tc.entries) >= tc.size {
+		tc.evict(now)
+	}
+	tc.entries[token] = cacheEntry{claims: c, expires: expires}
+	tc.mu.Unlock()
+}
+
+// evict frees at least one slot. The caller holds tc.mu.
+func (tc *tokenCache) evict(now time.Time) {
+	victim := ""
+	removed := false
+	scanned := 0
+	for token, e := range tc.entries {
+		if !now.Before(e.expires) {
+			delete(tc.entries, token)
+			removed = true
+		} else if victim == "" {
+			victim = token
+		}
+		scanned++
+		if scanned >= evictionScan {
+			break
+		}
+	}
+
+	if !removed {
+		delete(tc.entries, victim)
+	}
+}
+
+// count returns the number of entries, expired ones included.
+func (tc *tokenCache) count() int {
+	tc.mu.Lock()
+	n := len(tc.entries)
+	tc.mu.Unlock()
+
+	return n
+}

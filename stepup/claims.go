@@ -1,0 +1,333 @@
+package stepup
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultACRClaim is the claim that carries the authentication context class
+// (OIDC Core §2) unless an issuer names another one.
+const DefaultACRClaim = "acr"
+
+// maxNumericDate bounds NumericDate values (seconds). Beyond it the float to
+// int64 conversion is undefined; no real token is dated 290 billion years out.
+const maxNumericDate = 9e18
+
+// Claims are the registered and step-up claims of a token, normalised once
+// right after decoding so that validation and the policy never type-switch.
+//
+// Claims returned by a Verifier may be shared between requests through its
+// cache: callers must treat them, Raw included, as read-only.
+type Claims struct {
+	Issuer   string   // iss
+	Subject  string   // sub
+	Audience []string // aud, a single string becomes one element
+
+	// NumericDates (RFC 7519 §2); the zero time.Time means absent.
+	ExpiresAt time.Time // exp
+	NotBefore time.Time // nbf
+	IssuedAt  time.Time // iat
+	AuthTime  time.Time // auth_time (OIDC Core §2)
+
+	// ACR is the token's "acr" claim or, when the issuer names another ACR
+	// claim holding a single string, that string.
+	ACR string
+	// ACRs is every ACR the token asserts through the issuer's ACR claim:
+	// [ACR] for a string claim, the members of an array claim such as
+	// Entra ID's "acrs". Empty when the claim is absent or empty.
+	ACRs []string
+	// AMR lists the authentication methods (RFC 8176).
+	AMR []string
+
+	Nonce           string // nonce (ID tokens)
+	AuthorizedParty string // azp (ID tokens)
+
+	// Raw holds every claim as decoded, numbers as json.Number, for claim
+	// rules and claim headers. Read it through Values.
+	Raw map[string]interface{}
+}
+
+// ParseClaims decodes a JWT claims set (RFC 7519 §4) and normalises it.
+// acrClaim names the claim holding the ACR ("" means "acr"); it may be a
+// string or an array of strings. Claims of the wrong JSON type are an
+// ErrTokenMalformed: aud must be a string or an array of strings, exp, nbf,
+// iat and auth_time numbers (fractions allowed), acr a string, amr an array
+// of strings, iss, sub, nonce and azp strings. ParseClaims validates no
+// value: that is the Verifier's job.
+func ParseClaims(payload []byte, acrClaim string) (*Claims, error) {
+	c, err := decodeClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+
+	err = c.applyACRClaim(acrClaim)
+	if err != nil {
+		return nil, err
+	}
+
+	return c, nil
+}
+
+// decodeClaims decodes payload and normalises the registered claims and the
+// standard acr. The issuer-specific ACR claim is applied later, once the
+// issuer is known.
+func decodeClaims(payload []byte) (*Claims, error) {
+	raw, err := decodeObject(payload)
+	if err != nil {
+		return nil, err
+	}
+
+	c := &Claims{Raw: raw}
+	if err = c.normaliseStrings(); err != nil {
+		return nil, err
+	}
+
+	if c.Audience, err = stringList(raw, "aud", true); err != nil {
+		return nil, err
+	}
+
+	if c.AMR, err = stringList(raw, "amr", false); err != nil {
+		return nil, err
+	}
+
+	if err = c.normaliseDates(); err != nil {
+		return nil, err
+	}
+
+	if c.ACR != "" {
+		c.ACRs = []string{c.ACR}
+	}
+
+	return c, nil
+}
+
+// decodeObject decodes one JSON object, numbers as json.Number, and refuses
+// trailing data.
+func decodeObject(payload []byte) (map[string]interface{}, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+
+	var raw map[string]interface{}
+	if err := dec.Decode(&raw); err != nil || raw == nil {
+		return nil, fmt.Errorf("claims are not a JSON object: %w", ErrTokenMalformed)
+	}
+
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("claims have trailing data: %w", ErrTokenMalformed)
+	}
+
+	return raw, nil
+}
+
+// normaliseStrings fills the single-string claims.
+func (c *Claims) normaliseStrings() error {
+	var err error
+	if c.Issuer, err = stringClaim(c.Raw, "iss"); err != nil {
+		return err
+	}
+
+	if c.Subject, err = stringClaim(c.Raw, "sub"); err != nil {
+		return err
+	}
+
+	if c.ACR, err = stringClaim(c.Raw, "acr"); err != nil {
+		return err
+	}
+
+	if c.Nonce, err = stringClaim(c.Raw, "nonce"); err != nil {
+		return err
+	}
+
+	c.AuthorizedParty, err = stringClaim(c.Raw, "azp")
+
+	return err
+}
+
+// normaliseDates fills the NumericDate claims (RFC 7519 §2).
+func (c *Claims) normaliseDates() error {
+	var err error
+	if c.ExpiresAt, err = numericDate(c.Raw, "exp"); err != nil {
+		return err
+	}
+
+	if c.NotBefore, err = numericDate(c.Raw, "nbf"); err != nil {
+		return err
+	}
+
+	if c.IssuedAt, err = numericDate(c.Raw, "iat"); err != nil {
+		return err
+	}
+
+	c.AuthTime, err = numericDate(c.Raw, "auth_time")
+
+	return err
+}
+
+// applyACRClaim takes ACR and ACRs from the named claim when it is not the
+// standard "acr", which decodeClaims has already applied.
+func (c *Claims) applyACRClaim(name string) error {
+	if name == "" || name == DefaultACRClaim {
+		return nil
+	}
+
+	v, ok := c.Raw[name]
+	if !ok {
+		c.ACRs = nil
+		return nil
+	}
+
+	if s, isString := v.(string); isString {
+		c.ACR = s
+		c.ACRs = nil
+		if s != "" {
+			c.ACRs = []string{s}
+		}
+		return nil
+	}
+
+	list, err := stringList(c.Raw, name, false)
+	if err != nil {
+		return err
+	}
+	c.ACRs = list
+
+	return nil
+}
+
+// stringClaim returns the named claim, which must be a string when present.
+func stringClaim(raw map[string]interface{}, name string) (string, error) {
+	v, ok := raw[name]
+	if !ok {
+		return "", nil
+	}
+
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("claim %q is not a string: %w", name, ErrTokenMalformed)
+	}
+
+	return s, nil
+}
+
+// stringList returns the named claim as an array of strings. A single string
+// is accepted when allowString is set (aud, RFC 7519 §4.1.3).
+func stringList(raw map[string]interface{}, name string, allowString bool) ([]string, error) {
+	v, ok := raw[name]
+	if !ok {
+		return nil, nil
+	}
+
+	if s, isString := v.(string); isString && allowString {
+		return []string{s}, nil
+	}
+
+	arr, ok := v.([]interface{})
+	if !ok {
+		return nil, fmt.Errorf("claim %q is not an array of strings: %w", name, ErrTokenMalformed)
+	}
+
+	out := make([]string, 0, len(arr))
+	for i := 0; i < len(arr); i++ {
+		s, isString := arr[i].(string)
+		if !isString {
+			return nil, fmt.Errorf("claim %q is not an array of strings: %w", name, ErrTokenMalformed)
+		}
+		out = append(out, s)
+	}
+
+	return out, nil
+}
+
+// numericDate returns the named NumericDate claim: seconds since the epoch,
+// an integer or a fraction. Strings, booleans and arrays are malformed.
+func numericDate(raw map[string]interface{}, name string) (time.Time, error) {
+	v, ok := raw[name]
+	if !ok {
+		return time.Time{}, nil
+	}
+
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, fmt.Errorf("claim %q is not a number: %w", name, ErrTokenMalformed)
+	}
+
+	if i, err := strconv.ParseInt(string(n), 10, 64); err == nil && i > -maxNumericDate && i < maxNumericDate {
+		return time.Unix(i, 0), nil
+	}
+
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || f <= -maxNumericDate || f >= maxNumericDate {
+		return time.Time{}, fmt.Errorf("claim %q is out of range: %w", name, ErrTokenMalformed)
+	}
+
+	sec := math.Floor(f)
+
+	return time.Unix(int64(sec), int64((f-sec)*1e9)), nil
+}
+
+// Values returns the named claim as strings: a string, number or boolean as
+// one value, an array as its string, number and boolean members. Objects and
+// null give nothing. A name with dots that is not itself a claim walks into
+// nested objects, so "realm_access.roles" reads Keycloak's realm roles.
+func (c *Claims) Values(name string) []string {
+	v, ok := c.Raw[name]
+	if !ok && strings.IndexByte(name, '.') >= 0 {
+		v, ok = nestedClaim(c.Raw, name)
+	}
+	if !ok {
+		return nil
+	}
+
+	if arr, isArray := v.([]interface{}); isArray {
+		out := make([]string, 0, len(arr))
+		for i := 0; i < len(arr); i++ {
+			if s, isScalar := scalarString(arr[i]); isScalar {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+
+	if s, isScalar := scalarString(v); isScalar {
+		return []string{s}
+	}
+
+	return nil
+}
+
+// nestedClaim follows a dotted path through nested JSON objects.
+func nestedClaim(raw map[string]interface{}, path string) (interface{}, bool) {
+	parts := strings.Split(path, ".")
+	obj := raw
+	for i := 0; i < len(parts)-1; i++ {
+		next, ok := obj[parts[i]].(map[string]interface{})
+		if !ok {
+			return nil, false
+		}
+		obj = next
+	}
+
+	v, ok := obj[parts[len(parts)-1]]
+
+	return v, ok
+}
+
+// scalarString renders a JSON string, number or boolean as a string.
+func scalarString(v interface{}) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return string(x), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+
+	return "", false
+}
