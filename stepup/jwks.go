@@ -128,8 +128,8 @@ func NewKeySet(static []*Key, remote *RemoteKeysOptions) *KeySet {
 // and by alg and key type, fetches the remote set lazily and refetches it once
 // per cooldown on an unknown kid. It checks no claim.
 //
-// Errors: ErrAlgorithmNotAllowed (alg not allowed or not supported, or only
-// keys of another type carry the kid), ErrKeyNotFound (no key for the kid),
+// Errors: ErrAlgorithmNotAllowed (alg not allowed or not supported, or the
+// keys the kid designates, all keys when it has none, are of another type), ErrKeyNotFound (no key for the kid),
 // ErrKeysUnavailable (the remote set could not be fetched and none is cached),
 // ErrSignatureInvalid (fitting keys exist, none verifies).
 func (ks *KeySet) VerifySignature(ctx context.Context, jws *JWS, allowed []string) error {
@@ -155,9 +155,9 @@ func (ks *KeySet) VerifySignature(ctx context.Context, jws *JWS, allowed []strin
 		keys, fetchErr = ks.currentKeys(ctx, true)
 	}
 
-	candidates, sameKid := selectKeys(keys, kid, alg)
+	candidates, named := selectKeys(keys, kid, alg)
 	if len(candidates) == 0 {
-		return noKeyError(kid, name, sameKid, fetchErr, ks.remoteCached())
+		return noKeyError(kid, name, named, fetchErr, ks.remoteCached())
 	}
 	for i := 0; i < len(candidates); i++ {
 		if verifyWithKey(alg, candidates[i], jws.SigningInput, jws.Signature) == nil {
@@ -169,12 +169,12 @@ func (ks *KeySet) VerifySignature(ctx context.Context, jws *JWS, allowed []strin
 }
 
 // noKeyError explains why no key was a candidate.
-func noKeyError(kid, alg string, sameKid int, fetchErr error, cached bool) error {
+func noKeyError(kid, alg string, named int, fetchErr error, cached bool) error {
 	if fetchErr != nil && !cached {
 		return fmt.Errorf("%v: %w", fetchErr, ErrKeysUnavailable)
 	}
-	if sameKid > 0 {
-		return fmt.Errorf("no %s key with kid %q: %w", alg, kid, ErrAlgorithmNotAllowed)
+	if named > 0 {
+		return fmt.Errorf("kid %q names no %s key: %w", kid, alg, ErrAlgorithmNotAllowed)
 	}
 	if fetchErr != nil {
 		return fmt.Errorf("kid %q (refetch failed: %v): %w", kid, fetchErr, ErrKeyNotFound)
@@ -198,15 +198,16 @@ func hasFittingKey(keys []*Key, kid string, alg algorithm) bool {
 
 // selectKeys returns the keys to try, at most maxCandidateKeys: those whose
 // kid equals the token's first, then keys without kid (a PEM key matches any
-// token). A token without kid is tried against every fitting key. sameKid
-// counts keys carrying the token's kid, fitting or not.
+// token). A token without kid is tried against every fitting key. named
+// counts the keys the kid designates (all keys when the token has none),
+// fitting alg or not.
 func selectKeys(keys []*Key, kid string, alg algorithm) ([]*Key, int) {
 	var exact, loose []*Key
-	sameKid := 0
+	named := 0
 	for i := 0; i < len(keys); i++ {
 		k := keys[i]
-		if kid != "" && k.ID == kid {
-			sameKid++
+		if kid == "" || k.ID == kid {
+			named++
 		}
 		if !keyFitsAlgorithm(k, alg) {
 			continue
@@ -223,7 +224,7 @@ func selectKeys(keys []*Key, kid string, alg algorithm) ([]*Key, int) {
 		candidates = candidates[:maxCandidateKeys]
 	}
 
-	return candidates, sameKid
+	return candidates, named
 }
 
 // remoteCached reports whether a remote set was ever fetched successfully.
