@@ -14,6 +14,7 @@ test: lint unit yaegi idp-test nested
 	@echo "make test: all suites passed"
 
 lint:
+	cd tests/harness && go run ./yaegilint ../.. ../../stepup
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	go vet ./...
 

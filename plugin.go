@@ -7,7 +7,17 @@ package traefikstepup
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stepup-auth/traefikstepup/stepup"
 )
 
 // Config is the plugin's dynamic configuration. Traefik decodes it with
@@ -55,6 +65,14 @@ type Config struct {
 	MaxTokenSize int `mapstructure:"maxTokenSize"`
 	// CacheSize bounds the number of verified tokens kept. Default 10000; -1 disables.
 	CacheSize int `mapstructure:"cacheSize"`
+	// TrustForwardedHeaders lets X-Forwarded-Proto and X-Forwarded-Host shape
+	// the return URL. Enable it only when Traefik's entry point sets or
+	// sanitises them. Default false.
+	TrustForwardedHeaders bool `mapstructure:"trustForwardedHeaders"`
+	// LogLevel chooses what the middleware writes to Traefik's standard output:
+	// "debug" (one line per challenged or refused request), "info", "warn"
+	// (default: risky settings at start-up) or "error".
+	LogLevel string `mapstructure:"logLevel"`
 
 	// Unknown collects keys that match no field, so New can reject typos.
 	Unknown map[string]interface{} `mapstructure:",remain"`
@@ -129,7 +147,322 @@ func CreateConfig() *Config {
 	return &Config{}
 }
 
-// New builds the middleware. STUB until the adapter lands.
+// Defaults applied by New when the configuration leaves a field empty.
+const (
+	defaultLeeway       = 60 * time.Second
+	defaultMaxTokenSize = 16 << 10
+	defaultReturnParam  = "rd"
+	defaultFetchTimeout = 10 * time.Second
+	defaultKeyCooldown  = 30 * time.Second
+)
+
+// defaultTokenSources is used when TokenSources is empty.
+var defaultTokenSources = []string{"bearer", "cookie:stepup_session"}
+
+// stepUpMiddleware is the http.Handler Traefik calls for every request.
+type stepUpMiddleware struct {
+	next     http.Handler
+	name     string
+	verifier *stepup.Verifier
+	policy   *stepup.Policy
+	sources  []stepup.TokenSource
+	maxToken int
+	leeway   time.Duration
+	now      func() time.Time
+	log      *logger
+
+	headers       []claimHeader
+	forwardHeader string
+	stripToken    bool
+	audit         bool
+	realm         string
+
+	signIn      *url.URL
+	returnParam string
+	trustProxy  bool
+}
+
+// claimHeader maps one claim to one upstream request header.
+type claimHeader struct {
+	claim  string
+	header string
+}
+
+// deps are what tests replace: the clock, the HTTP client used for JWKS and
+// discovery, and the log destination.
+type deps struct {
+	now    func() time.Time
+	client *http.Client
+	logOut io.Writer
+}
+
+// New builds the middleware from its configuration. It fetches nothing: keys
+// published at a JWKS URL or through discovery are fetched on first use. Every
+// configuration problem is reported at once.
 func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
-	return next, nil
+	return newMiddleware(ctx, next, config, name, deps{})
+}
+
+func newMiddleware(
+	ctx context.Context,
+	next http.Handler,
+	config *Config,
+	name string,
+	d deps,
+) (*stepUpMiddleware, error) {
+	if config == nil {
+		config = CreateConfig()
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.client == nil {
+		d.client = &http.Client{Timeout: defaultFetchTimeout}
+	}
+	if d.logOut == nil {
+		d.logOut = os.Stdout
+	}
+	log, logProblem := newLogger(d.logOut, config.LogLevel, name)
+
+	c := &configCompiler{ctx: ctx, deps: d}
+	if logProblem != "" {
+		c.problem("logLevel", logProblem)
+	}
+	m := c.compile(config, name)
+	if len(c.problems) > 0 {
+		return nil, fmt.Errorf("%s: invalid configuration: %s", name, strings.Join(c.problems, "; "))
+	}
+	m.next = next
+	m.log = log
+	m.now = d.now
+	for i := 0; i < len(c.warnings); i++ {
+		log.warn(c.warnings[i])
+	}
+
+	return m, nil
+}
+
+// ServeHTTP enforces the rule that matches the request.
+func (m *stepUpMiddleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	// Identity headers are the backend's proof of who is calling: a client
+	// must never be able to supply them, on public routes included.
+	for i := 0; i < len(m.headers); i++ {
+		req.Header.Del(m.headers[i].header)
+	}
+	if m.forwardHeader != "" && !strings.EqualFold(m.forwardHeader, "Authorization") {
+		req.Header.Del(m.forwardHeader)
+	}
+
+	path, err := stepup.CanonicalPath(req.URL.EscapedPath())
+	if err != nil {
+		m.refuse(rw, req, nil, http.StatusBadRequest, err)
+		m.passInAudit(rw, req)
+		return
+	}
+	rule := m.policy.Match(req.Method, path)
+	if rule.Public() {
+		m.next.ServeHTTP(rw, req)
+		return
+	}
+
+	token, source, err := stepup.TokenFromRequest(req, m.sources, m.maxToken)
+	if err != nil {
+		m.deny(rw, req, rule, nil, err)
+		m.passInAudit(rw, req)
+		return
+	}
+	claims, err := m.verifier.Verify(req.Context(), token)
+	if err != nil {
+		m.deny(rw, req, rule, nil, err)
+		m.passInAudit(rw, req)
+		return
+	}
+	if err := rule.Check(claims, m.now(), m.leeway); err != nil {
+		m.deny(rw, req, rule, claims, err)
+		if !m.audit {
+			return
+		}
+	}
+
+	m.forward(rw, req, claims, token, source)
+}
+
+// passInAudit lets a request that failed before its token was verified
+// through, without identity headers, when the middleware only audits.
+func (m *stepUpMiddleware) passInAudit(rw http.ResponseWriter, req *http.Request) {
+	if m.audit {
+		m.next.ServeHTTP(rw, req)
+	}
+}
+
+// forward sets the identity headers and calls the next handler with the
+// original ResponseWriter, so WebSocket upgrades and streaming keep working.
+func (m *stepUpMiddleware) forward(
+	rw http.ResponseWriter,
+	req *http.Request,
+	claims *stepup.Claims,
+	token string,
+	source int,
+) {
+	for i := 0; i < len(m.headers); i++ {
+		v := claims.Values(m.headers[i].claim)
+		if len(v) > 0 {
+			req.Header.Set(m.headers[i].header, strings.Join(v, ","))
+		}
+	}
+	if m.stripToken {
+		stepup.RemoveToken(req, m.sources[source])
+	}
+	if m.forwardHeader != "" {
+		if strings.EqualFold(m.forwardHeader, "Authorization") {
+			req.Header.Set("Authorization", "Bearer "+token)
+		} else {
+			req.Header.Set(m.forwardHeader, token)
+		}
+	}
+	m.next.ServeHTTP(rw, req)
+}
+
+// deny answers a request that may not pass: a redirect to sign in for browser
+// navigations, otherwise the RFC 6750 / RFC 9470 challenge or 403. In audit
+// mode it only logs; the caller lets the request through.
+func (m *stepUpMiddleware) deny(
+	rw http.ResponseWriter,
+	req *http.Request,
+	rule *stepup.Rule,
+	claims *stepup.Claims,
+	err error,
+) {
+	switch {
+	case errors.Is(err, stepup.ErrTokenMissing):
+		m.challenge(rw, req, rule, claims, err, "")
+	case errors.Is(err, stepup.ErrTokenAmbiguous) || errors.Is(err, stepup.ErrTokenTooLarge):
+		// One condition per case: Yaegi v0.16.1 evaluates only the first
+		// expression of a multi-expression case in a tagless switch.
+		m.refuse(rw, req, rule, http.StatusBadRequest, err)
+	case errors.Is(err, stepup.ErrKeysUnavailable):
+		m.log.errorf("%s: %s %s: %v", "keys unavailable", req.Method, req.URL.Path, err)
+		m.refuse(rw, req, rule, http.StatusServiceUnavailable, err)
+	case stepup.IsAssuranceError(err):
+		m.challenge(rw, req, rule, claims, err, "insufficient_user_authentication")
+	case errors.Is(err, stepup.ErrClaimMismatch):
+		m.refuse(rw, req, rule, http.StatusForbidden, err)
+	default:
+		m.challenge(rw, req, rule, claims, err, "invalid_token")
+	}
+}
+
+// challenge steps the caller up: browsers are sent to sign in, everything else
+// gets 401 with WWW-Authenticate. acr_values and max_age are disclosed only
+// for a verified token (RFC 9470 §3) or in a browser redirect to the IdP.
+func (m *stepUpMiddleware) challenge(
+	rw http.ResponseWriter,
+	req *http.Request,
+	rule *stepup.Rule,
+	claims *stepup.Claims,
+	err error,
+	code string,
+) {
+	m.logDecision(req, rule, claims, "challenge", err)
+	if m.audit {
+		return
+	}
+	maxAge := -1
+	if age, ok := rule.MaxAge(); ok {
+		maxAge = int(age / time.Second)
+	}
+	if m.signIn != nil && stepup.IsNavigation(req) {
+		returnTo := stepup.RequestURL(req, m.trustProxy).String()
+		target := stepup.SignInRedirect(m.signIn, m.returnParam, returnTo, rule.ACRValues(), maxAge)
+		rw.Header().Set("Cache-Control", "no-store")
+		http.Redirect(rw, req, target, http.StatusFound)
+		return
+	}
+
+	var header string
+	switch code {
+	case "":
+		header = stepup.Challenge(m.realm, "", "", nil, -1)
+	case "insufficient_user_authentication":
+		header = stepup.Challenge(m.realm, code, describe(err), rule.ACRValues(), maxAge)
+	default:
+		header = stepup.Challenge(m.realm, code, describe(err), nil, -1)
+	}
+	rw.Header().Set("WWW-Authenticate", header)
+	rw.Header().Set("Cache-Control", "no-store")
+	http.Error(rw, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+}
+
+// refuse answers 400, 403 or 503 (nothing a sign-in can fix).
+func (m *stepUpMiddleware) refuse(
+	rw http.ResponseWriter,
+	req *http.Request,
+	rule *stepup.Rule,
+	status int,
+	err error,
+) {
+	m.logDecision(req, rule, nil, "refuse "+strconv.Itoa(status), err)
+	if m.audit {
+		return
+	}
+	switch status {
+	case http.StatusBadRequest:
+		rw.Header().Set("WWW-Authenticate", stepup.Challenge(m.realm, "invalid_request", describe(err), nil, -1))
+	case http.StatusForbidden:
+		rw.Header().Set("WWW-Authenticate", stepup.Challenge(m.realm, "insufficient_scope", describe(err), nil, -1))
+	}
+	rw.Header().Set("Cache-Control", "no-store")
+	http.Error(rw, http.StatusText(status), status)
+}
+
+// describe returns the short, fixed description of an error's category for
+// error_description: never the token, never details an attacker could probe.
+func describe(err error) string {
+	for i := 0; i < len(describedErrors); i++ {
+		if errors.Is(err, describedErrors[i]) {
+			return describedErrors[i].Error()
+		}
+	}
+
+	return "token is invalid"
+}
+
+// describedErrors are the categories shown to clients, most specific first.
+var describedErrors = []error{
+	stepup.ErrTokenAmbiguous, stepup.ErrTokenTooLarge, stepup.ErrTokenMalformed,
+	stepup.ErrAlgorithmNotAllowed, stepup.ErrCriticalHeader, stepup.ErrKeyNotFound,
+	stepup.ErrSignatureInvalid, stepup.ErrIssuerInvalid, stepup.ErrAudienceInvalid,
+	stepup.ErrTypeInvalid, stepup.ErrExpired, stepup.ErrNotYetValid, stepup.ErrIssuedInFuture,
+	stepup.ErrKeysUnavailable, stepup.ErrACRInsufficient, stepup.ErrAMRInsufficient,
+	stepup.ErrAuthTooOld, stepup.ErrClaimMismatch, stepup.ErrPathInvalid,
+}
+
+// logDecision writes one debug line per challenged or refused request (one
+// info line in audit mode). It names the rule, the reason, the issuer and
+// subject; never the token.
+func (m *stepUpMiddleware) logDecision(
+	req *http.Request,
+	rule *stepup.Rule,
+	claims *stepup.Claims,
+	decision string,
+	err error,
+) {
+	if !m.audit && !m.log.enabled(levelDebug) {
+		return
+	}
+	ruleID := "none"
+	if rule != nil {
+		ruleID = rule.ID()
+	}
+	who := ""
+	if claims != nil {
+		who = fmt.Sprintf(" iss=%q sub=%q", claims.Issuer, claims.Subject)
+	}
+	line := fmt.Sprintf("decision=%q rule=%s method=%s path=%q reason=%q%s",
+		decision, ruleID, req.Method, req.URL.Path, describe(err), who)
+	if m.audit {
+		m.log.audit(line)
+		return
+	}
+	m.log.debug(line)
 }

@@ -1,0 +1,377 @@
+package traefikstepup
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stepup-auth/traefikstepup/stepup"
+)
+
+// configCompiler turns a decoded Config into a ready middleware, collecting
+// every problem (with its location) and every risky setting on the way.
+type configCompiler struct {
+	ctx      context.Context
+	deps     deps
+	problems []string
+	warnings []string
+}
+
+func (c *configCompiler) problem(where string, format string, args ...interface{}) {
+	c.problems = append(c.problems, where+": "+fmt.Sprintf(format, args...))
+}
+
+func (c *configCompiler) warn(format string, args ...interface{}) {
+	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+}
+
+// unknownKeys reports keys that matched no field: Traefik drops them silently,
+// which turns a typo such as "minAcr" into a rule that requires nothing.
+func (c *configCompiler) unknownKeys(where string, unknown map[string]interface{}) {
+	keys := sortedKeys(unknown)
+	for i := 0; i < len(keys); i++ {
+		c.problem(where+keys[i], "unknown option")
+	}
+}
+
+// compile builds everything expensive once: keys, the verifier, the prefix
+// table, URLs. The returned middleware is incomplete when problems were found.
+func (c *configCompiler) compile(cfg *Config, name string) *stepUpMiddleware {
+	c.unknownKeys("", cfg.Unknown)
+	m := &stepUpMiddleware{
+		name:          name,
+		realm:         cfg.Realm,
+		audit:         cfg.AuditMode,
+		stripToken:    cfg.StripToken,
+		forwardHeader: textproto.CanonicalMIMEHeaderKey(cfg.ForwardTokenHeader),
+		returnParam:   cfg.ReturnParam,
+		trustProxy:    cfg.TrustForwardedHeaders,
+	}
+	if m.realm == "" {
+		m.realm = name
+	}
+	if m.returnParam == "" {
+		m.returnParam = defaultReturnParam
+	}
+	if cfg.ForwardTokenHeader != "" && !isToken(cfg.ForwardTokenHeader) {
+		c.problem("forwardTokenHeader", "%q is not a valid header name", cfg.ForwardTokenHeader)
+	}
+
+	m.leeway = c.duration("leeway", cfg.Leeway, defaultLeeway)
+	m.maxToken = cfg.MaxTokenSize
+	if m.maxToken == 0 {
+		m.maxToken = defaultMaxTokenSize
+	}
+	if m.maxToken < 0 {
+		c.problem("maxTokenSize", "must be positive")
+	}
+	if cfg.CacheSize < -1 {
+		c.problem("cacheSize", "must be -1 (disabled), 0 (default) or positive")
+	}
+	if cfg.CacheSize == -1 {
+		c.warn("cacheSize is -1: every request verifies its token's signature, which is slow under Traefik's interpreter")
+	}
+	if cfg.AuditMode {
+		c.warn("auditMode is on: decisions are only logged and every request reaches the backend")
+	}
+
+	m.sources = c.tokenSources(cfg.TokenSources)
+	m.headers = c.claimHeaders(cfg.ClaimHeaders)
+	m.signIn = c.signInURL(cfg.SignInURL)
+	m.policy = c.policy(cfg.ACRLevels, cfg.Rules)
+	m.verifier = c.verifier(cfg, m.leeway, m.maxToken)
+
+	return m
+}
+
+// duration parses a duration option, returning def for an empty value.
+func (c *configCompiler) duration(where string, v string, def time.Duration) time.Duration {
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		c.problem(where, "invalid duration %q (want for example \"90s\" or \"10m\")", v)
+		return def
+	}
+
+	return d
+}
+
+func (c *configCompiler) tokenSources(raw []string) []stepup.TokenSource {
+	if len(raw) == 0 {
+		raw = defaultTokenSources
+	}
+	var sources []stepup.TokenSource
+	for i := 0; i < len(raw); i++ {
+		src, err := stepup.ParseTokenSource(raw[i])
+		if err != nil {
+			c.problem(fmt.Sprintf("tokenSources[%d]", i), "%v", err)
+			continue
+		}
+		sources = append(sources, src)
+	}
+
+	return sources
+}
+
+// defaultClaimHeaders is used when ClaimHeaders is empty.
+var defaultClaimHeaders = map[string]string{
+	"sub": "X-Stepup-Subject",
+	"acr": "X-Stepup-ACR",
+	"amr": "X-Stepup-AMR",
+}
+
+func (c *configCompiler) claimHeaders(raw map[string]string) []claimHeader {
+	if len(raw) == 0 {
+		raw = defaultClaimHeaders
+	}
+	claims := sortedStringKeys(raw)
+	var headers []claimHeader
+	for i := 0; i < len(claims); i++ {
+		h := raw[claims[i]]
+		if !isToken(h) {
+			c.problem("claimHeaders."+claims[i], "%q is not a valid header name", h)
+			continue
+		}
+		headers = append(headers, claimHeader{claim: claims[i], header: textproto.CanonicalMIMEHeaderKey(h)})
+	}
+
+	return headers
+}
+
+func (c *configCompiler) signInURL(raw string) *url.URL {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && !strings.HasPrefix(raw, "/")) {
+		c.problem("signInURL", "%q is not an absolute http(s) URL or an absolute path", raw)
+		return nil
+	}
+
+	return u
+}
+
+func (c *configCompiler) policy(ladder []string, rules []RuleConfig) *stepup.Policy {
+	var opts []stepup.RuleOptions
+	for i := 0; i < len(rules); i++ {
+		opts = append(opts, c.ruleOptions(i, rules[i]))
+	}
+	p, err := stepup.NewPolicy(ladder, opts)
+	if err != nil {
+		c.problems = append(c.problems, err.Error())
+	}
+
+	return p
+}
+
+func (c *configCompiler) ruleOptions(i int, r RuleConfig) stepup.RuleOptions {
+	where := fmt.Sprintf("rules[%d].", i)
+	c.unknownKeys(where, r.Unknown)
+	o := stepup.RuleOptions{
+		PathPrefix: r.PathPrefix,
+		Methods:    r.Methods,
+		Public:     r.Public,
+		MinACR:     r.MinACR,
+		ACRValues:  r.ACRValues,
+		AMR:        r.AMR,
+		AMRAny:     r.AMRAny,
+	}
+	if r.MaxAge != "" {
+		o.MaxAge = c.duration(where+"maxAge", r.MaxAge, 0)
+		o.HasMaxAge = true
+	}
+	for j := 0; j < len(r.Claims); j++ {
+		c.unknownKeys(fmt.Sprintf("%sclaims[%d].", where, j), r.Claims[j].Unknown)
+		o.Claims = append(o.Claims, stepup.ClaimRequirement{Name: r.Claims[j].Name, Values: r.Claims[j].Values})
+	}
+
+	return o
+}
+
+func (c *configCompiler) verifier(cfg *Config, leeway time.Duration, maxToken int) *stepup.Verifier {
+	if len(cfg.Issuers) == 0 {
+		c.problem("issuers", "at least one issuer is required")
+		return nil
+	}
+	var issuers []stepup.IssuerOptions
+	for i := 0; i < len(cfg.Issuers); i++ {
+		issuers = append(issuers, c.issuer(i, cfg.Issuers[i]))
+	}
+	if len(c.problems) > 0 {
+		return nil
+	}
+	v, err := stepup.NewVerifier(stepup.VerifierOptions{
+		Issuers:      issuers,
+		Leeway:       leeway,
+		MaxTokenSize: maxToken,
+		CacheSize:    cfg.CacheSize,
+		Now:          c.deps.now,
+	})
+	if err != nil {
+		c.problems = append(c.problems, err.Error())
+	}
+
+	return v
+}
+
+// issuer compiles one trusted issuer: its claims expectations and its keys.
+func (c *configCompiler) issuer(i int, ic IssuerConfig) stepup.IssuerOptions {
+	where := fmt.Sprintf("issuers[%d].", i)
+	c.unknownKeys(where, ic.Unknown)
+	o := stepup.IssuerOptions{
+		Issuer:            ic.Issuer,
+		Audience:          ic.Audience,
+		Algorithms:        ic.Algorithms,
+		TokenType:         ic.TokenType,
+		ACRClaim:          ic.ACRClaim,
+		SkipIssuerCheck:   ic.InsecureSkipIssuerCheck,
+		SkipAudienceCheck: ic.InsecureSkipAudienceCheck,
+	}
+	switch {
+	case ic.Issuer == "" && !ic.InsecureSkipIssuerCheck:
+		c.problem(where+"issuer", "required (or set insecureSkipIssuerCheck)")
+	case ic.InsecureSkipIssuerCheck:
+		c.warn(fmt.Sprintf("%sinsecureSkipIssuerCheck is on: tokens of any issuer signed by these keys pass", where))
+	}
+	switch {
+	case len(ic.Audience) == 0 && !ic.InsecureSkipAudienceCheck:
+		c.problem(where+"audience", "required (or set insecureSkipAudienceCheck)")
+	case ic.InsecureSkipAudienceCheck:
+		c.warn(fmt.Sprintf("%sinsecureSkipAudienceCheck is on: tokens minted for other applications pass", where))
+	}
+	if len(ic.Algorithms) == 0 {
+		c.problem(where+"algorithms", "required: list the algorithms this issuer signs with (for example RS256)")
+	}
+	o.Keys = c.keySet(where, ic)
+
+	return o
+}
+
+// keySet compiles an issuer's keys: inline ones are parsed now, remote ones are
+// only described (fetched lazily on first use, never in New).
+func (c *configCompiler) keySet(where string, ic IssuerConfig) *stepup.KeySet {
+	var static []*stepup.Key
+	if ic.PublicKeys != "" {
+		keys, err := stepup.ParseKeys(ic.PublicKeys)
+		if err != nil {
+			c.problem(where+"publicKeys", "%v", err)
+		}
+		static = append(static, keys...)
+	}
+	hmac := usesHMAC(ic.Algorithms)
+	switch {
+	case ic.Secret != "" && !hmac:
+		c.problem(where+"secret", "set, but no HS256/HS384/HS512 algorithm is allowed")
+	case ic.Secret == "" && hmac:
+		c.problem(where+"algorithms", "HS* algorithms need a secret")
+	case ic.Secret != "" && len(ic.Secret) < 32:
+		c.problem(where+"secret", "must be at least 32 bytes long (RFC 7518 §3.2)")
+	case ic.Secret != "":
+		static = append(static, stepup.NewSecretKey([]byte(ic.Secret)))
+	}
+
+	var remote *stepup.RemoteKeysOptions
+	switch {
+	case ic.JWKSURL != "" && ic.Discovery:
+		c.problem(where+"jwksURL", "set together with discovery: choose one")
+	case ic.JWKSURL != "":
+		remote = c.remote(where+"jwksURL", ic.JWKSURL)
+	case ic.Discovery:
+		if ic.Issuer == "" {
+			c.problem(where+"discovery", "needs issuer")
+			break
+		}
+		remote = c.remote(where+"discovery", strings.TrimSuffix(ic.Issuer, "/")+"/.well-known/openid-configuration")
+		if remote != nil {
+			remote.DiscoveryURL, remote.JWKSURL = remote.JWKSURL, ""
+			remote.Issuer = ic.Issuer
+		}
+	}
+	if len(static) == 0 && remote == nil && ic.Secret == "" {
+		c.problem(where+"keys", "no keys: set jwksURL, discovery, publicKeys or secret")
+	}
+
+	return stepup.NewKeySet(static, remote)
+}
+
+// remote validates a key set URL and warns when it is fetched in clear text
+// from anywhere but this machine.
+func (c *configCompiler) remote(where string, raw string) *stepup.RemoteKeysOptions {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		c.problem(where, "%q is not an absolute http(s) URL", raw)
+		return nil
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		c.warn(fmt.Sprintf("%s fetches keys over plain http from %s: anyone on the path can substitute them", where, u.Host))
+	}
+
+	return &stepup.RemoteKeysOptions{
+		JWKSURL:  raw,
+		Client:   c.deps.client,
+		Timeout:  defaultFetchTimeout,
+		Cooldown: defaultKeyCooldown,
+		Context:  c.ctx,
+	}
+}
+
+func usesHMAC(algs []string) bool {
+	for i := 0; i < len(algs); i++ {
+		if strings.HasPrefix(strings.ToUpper(algs[i]), "HS") {
+			return true
+		}
+	}
+
+	return false
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+
+	return ip != nil && ip.IsLoopback()
+}
+
+// isToken reports whether s is an RFC 7230 token (a valid header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch <= ' ' || ch >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", ch) >= 0 {
+			return false
+		}
+	}
+
+	return true
+}
+
+func sortedKeys(m map[string]interface{}) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+
+	return keys
+}
+
+func sortedStringKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+
+	return keys
+}
