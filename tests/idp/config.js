@@ -1,6 +1,8 @@
 // Configuration of the test IdP, read once from environment variables.
 // Every value has a development default so `node idp.js` runs on its own.
 
+import { base32Decode } from './totp.js';
+
 /** The assurance ladder, lowest first. Index + 1 is the level's rank. */
 export const ACR_LADDER = ['urn:stepup:loa:1', 'urn:stepup:loa:2'];
 
@@ -89,6 +91,8 @@ export function loadConfig(env = process.env) {
     throw new Error('IDP_REFUSE_MODE must be "downgrade" or "error"');
   }
   const otp = env.IDP_OTP_CODE || '123456';
+  const totpKey = env.IDP_TOTP_SECRET ? base32Decode(env.IDP_TOTP_SECRET) : undefined;
+  if (totpKey && totpKey.length < 10) throw new Error('IDP_TOTP_SECRET is too short (want >= 16 base32 characters)');
   return {
     host: env.IDP_HOST || '127.0.0.1',
     port: intFrom(env, 'IDP_PORT', 9400),
@@ -96,6 +100,7 @@ export function loadConfig(env = process.env) {
     clients: clientsFrom(env.IDP_CLIENTS),
     otpCode: otp,
     otpIsDefault: otp === '123456',
+    totpKey,
     refuseAcr: refuse,
     refuseMode,
     sessionTTL: intFrom(env, 'IDP_SESSION_TTL', 3600),

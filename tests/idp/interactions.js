@@ -11,6 +11,7 @@ import { checkPassword, sameSecret } from './accounts.js';
 import {
   AMR_FOR, STEP_UP_REASON, rank, requestedAcrs, target,
 } from './acr.js';
+import { totpValid } from './totp.js';
 import { loginPage, otpPage } from './views.js';
 
 const MAX_BODY = 16 * 1024;
@@ -136,7 +137,7 @@ export function makeInteractions(provider, cfg) {
       return;
     }
     send(res, status, otpPage({
-      uid: details.uid, accountId: p.accountId, error, otpIsDefault: cfg.otpIsDefault,
+      uid: details.uid, accountId: p.accountId, error, otpIsDefault: cfg.otpIsDefault, totp: Boolean(cfg.totpKey),
     }));
   }
 
@@ -189,7 +190,8 @@ export function makeInteractions(provider, cfg) {
       return;
     }
     const code = String(form.get('otp') || '').trim();
-    if (!code || !sameSecret(code, cfg.otpCode)) {
+    const ok = code !== '' && (sameSecret(code, cfg.otpCode) || (cfg.totpKey && totpValid(cfg.totpKey, code)));
+    if (!ok) {
       await show(req, res, details, p, 'Wrong code. Try again.', 401);
       return;
     }

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
+import { base32Decode, hotp, totpValid } from './totp.js';
+
 const IDP = fileURLToPath(new URL('./idp.js', import.meta.url));
 const LOA1 = 'urn:stepup:loa:1';
 const LOA2 = 'urn:stepup:loa:2';
@@ -476,5 +478,38 @@ describe('test IdP with IDP_REFUSE_MODE=error', () => {
     assert.equal(one.claims.acr, LOA1);
     const stepUp = await b.go(`${idp.issuer}/auth?${q({ acr_values: LOA2 })}`);
     assert.equal(stepUp.callback.searchParams.get('error'), 'unmet_authentication_requirements');
+  });
+});
+
+describe('TOTP (RFC 6238)', () => {
+  // RFC 6238 Appendix B, SHA-1 key "12345678901234567890", last 6 digits.
+  const key = base32Decode('GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ');
+  const cases = [
+    { name: 'T=59', t: 59, want: '287082' },
+    { name: 'T=1111111109', t: 1111111109, want: '081804' },
+    { name: 'T=1234567890', t: 1234567890, want: '005924' },
+    { name: 'T=2000000000', t: 2000000000, want: '279037' },
+  ];
+  for (const c of cases) {
+    test(c.name, () => {
+      assert.equal(hotp(key, Math.floor(c.t / 30)), c.want);
+      assert.ok(totpValid(key, c.want, (c.t + 30) * 1000), 'one step of drift accepted');
+      assert.ok(!totpValid(key, c.want, (c.t + 90) * 1000), 'three steps late refused');
+    });
+  }
+
+  test('IdP accepts a current TOTP and a custom fixed code', async () => {
+    const secret = 'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ';
+    const idp = await startIdp({ IDP_TOTP_SECRET: secret, IDP_OTP_CODE: '424242' });
+    try {
+      const now = hotp(base32Decode(secret), Math.floor(Date.now() / 30000));
+      const a = await loginAndExchange(new Browser(), idp.issuer, { otp: now, params: { acr_values: LOA2 } });
+      assert.deepEqual(a.seen, ['login', 'otp']);
+      assert.equal(a.claims.acr, LOA2);
+      const b = await loginAndExchange(new Browser(), idp.issuer, { otp: '424242', params: { acr_values: LOA2 } });
+      assert.equal(b.claims.acr, LOA2);
+    } finally {
+      await idp.stop();
+    }
   });
 });

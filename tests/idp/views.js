@@ -67,8 +67,11 @@ ${errorBlock(error)}
 }
 
 /** otpPage asks for the second factor. */
-export function otpPage({ uid, accountId, error, otpIsDefault }) {
+export function otpPage({
+  uid, accountId, error, otpIsDefault, totp,
+}) {
   const code = otpIsDefault ? ' (by default <code>123456</code>)' : '';
+  const alsoTotp = totp ? ' A real TOTP for <code>IDP_TOTP_SECRET</code> is accepted too.' : '';
   return page('Second factor required', `<h1 id="title">Second factor required</h1>
 <p>Signed in as <strong id="account">${esc(accountId)}</strong>. This resource needs a stronger sign-in:
 enter your one-time code.</p>
@@ -80,7 +83,7 @@ ${errorBlock(error)}
   <button type="submit" id="otp-submit">Verify</button>
 </form>
 <p class="note">Development stand-in for a TOTP: this IdP accepts one fixed code, set by
-<code>IDP_OTP_CODE</code>${code}. Never use it outside tests and demos.</p>`);
+<code>IDP_OTP_CODE</code>${code}.${alsoTotp} Never use it outside tests and demos.</p>`);
 }
 
 /** logoutPage confirms sign-out; it submits itself when autoSubmit is set. */
