@@ -82,6 +82,9 @@ func keysFromPEM(data []byte) ([]*Key, error) {
 	for i := 1; ; i++ {
 		block, next := pem.Decode(rest)
 		if block == nil {
+			if i == 1 {
+				return nil, errors.New("pem: no readable block")
+			}
 			if len(bytes.TrimSpace(next)) != 0 {
 				return nil, fmt.Errorf("pem: unreadable data after block %d", i-1)
 			}
@@ -93,9 +96,6 @@ func keysFromPEM(data []byte) ([]*Key, error) {
 		}
 		keys = append(keys, k)
 		rest = next
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("pem: no key found")
 	}
 
 	return keys, nil
