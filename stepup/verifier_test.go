@@ -23,7 +23,7 @@ const (
 )
 
 var (
-	hsSecret  = []byte("0123456789abcdef0123456789abcdef")
+	hsSecret      = []byte("0123456789abcdef0123456789abcdef")
 	hsOtherSecret = []byte("fedcba9876543210fedcba9876543210")
 )
 
