@@ -150,7 +150,7 @@ func (ks *KeySet) VerifySignature(ctx context.Context, jws *JWS, allowed []strin
 
 	keys, fetchErr := ks.currentKeys(ctx, false)
 	kid := jws.Header.Kid
-	if ks.remote != nil && fetchErr == nil && !hasFittingKey(keys, kid, alg) {
+	if ks.remote != nil && !hasFittingKey(keys, kid, alg) {
 		// An unknown kid usually means the issuer rotated its keys.
 		keys, fetchErr = ks.currentKeys(ctx, true)
 	}
