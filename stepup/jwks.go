@@ -129,9 +129,10 @@ func NewKeySet(static []*Key, remote *RemoteKeysOptions) *KeySet {
 // per cooldown on an unknown kid. It checks no claim.
 //
 // Errors: ErrAlgorithmNotAllowed (alg not allowed or not supported, or the
-// keys the kid designates, all keys when it has none, are of another type), ErrKeyNotFound (no key for the kid),
-// ErrKeysUnavailable (the remote set could not be fetched and none is cached),
-// ErrSignatureInvalid (fitting keys exist, none verifies).
+// keys the kid designates, all keys when it has none, are of another type),
+// ErrKeyNotFound (no key for the kid), ErrKeysUnavailable (the remote set
+// could not be fetched and none is cached), ErrSignatureInvalid (fitting keys
+// exist, none verifies).
 func (ks *KeySet) VerifySignature(ctx context.Context, jws *JWS, allowed []string) error {
 	if jws == nil {
 		return ErrTokenMalformed

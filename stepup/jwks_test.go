@@ -290,6 +290,7 @@ func TestRemoteKeySetFetchLimits(t *testing.T) {
 			want: "exceeds 64 bytes"},
 		{name: "cancelled parent context", opts: RemoteKeysOptions{Context: cancelled}, body: fx.sets["k1"],
 			want: "canceled"},
+		{name: "object without keys", opts: RemoteKeysOptions{}, body: `{"x":1}`, want: "no keys member"},
 		{name: "no URL", opts: RemoteKeysOptions{}, want: "neither a JWKS URL"},
 	}
 	for _, tt := range tests {
