@@ -20,7 +20,8 @@ const maxCacheAge = 5 * time.Minute
 // work per request (each loop step is slow under Yaegi).
 const evictionScan = 64
 
-// cacheEntry is one verified token. Stored by value in the map.
+// cacheEntry is one verified token. The map holds pointers: under Yaegi,
+// copying an interpreted struct out of a map costs more than the lookup.
 type cacheEntry struct {
 	claims  *Claims
 	expires time.Time
@@ -43,25 +44,22 @@ type cacheEntry struct {
 type tokenCache struct {
 	mu      sync.Mutex
 	size    int
-	entries map[string]cacheEntry
+	entries map[string]*cacheEntry
 }
 
 // newTokenCache returns a cache for at most size tokens.
 func newTokenCache(size int) *tokenCache {
-	return &tokenCache{size: size, entries: make(map[string]cacheEntry)}
+	return &tokenCache{size: size, entries: make(map[string]*cacheEntry)}
 }
 
 // get returns the claims cached for token, or nil when absent or expired.
 func (tc *tokenCache) get(token string, now time.Time) *Claims {
 	tc.mu.Lock()
-	e, ok := tc.entries[token]
-	if ok && !now.Before(e.expires) {
-		delete(tc.entries, token)
-		ok = false
-	}
+	e := tc.entries[token]
 	tc.mu.Unlock()
 
-	if !ok {
+	// Expired entries are left for put to evict: get stays one locked lookup.
+	if e == nil || !now.Before(e.expires) {
 		return nil
 	}
 
@@ -83,8 +81,14 @@ func (tc *tokenCache) put(token string, c *Claims, now time.Time) {
 	if _, ok := tc.entries[token]; !ok && len(tc.entries) >= tc.size {
 		tc.evict(now)
 	}
-	tc.entries[token] = cacheEntry{claims: c, expires: expires}
+	tc.entries[token] = newCacheEntry(c, expires)
 	tc.mu.Unlock()
+}
+
+// newCacheEntry returns an entry; built by a constructor so each insertion
+// gets its own (yaegi.md).
+func newCacheEntry(c *Claims, expires time.Time) *cacheEntry {
+	return &cacheEntry{claims: c, expires: expires}
 }
 
 // evict frees at least one slot. The caller holds tc.mu.

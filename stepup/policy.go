@@ -43,8 +43,16 @@ type RuleOptions struct {
 // Policy maps requests to rules. It is immutable after NewPolicy and safe for
 // concurrent use.
 type Policy struct {
-	rules       []*Rule // longest prefix first, method rules first at equal prefix
+	groups      []*prefixGroup // longest prefix first
 	defaultRule *Rule
+}
+
+// prefixGroup holds the rules of one path prefix, so Match tests each
+// prefix once whatever the number of rules sharing it.
+type prefixGroup struct {
+	prefix   string
+	byMethod map[string]*Rule // rules listing methods; GET also under HEAD
+	any      *Rule            // the rule for every method, if any
 }
 
 // Rule is one compiled rule. Its accessors are read-only views.
@@ -67,21 +75,20 @@ type Rule struct {
 // `rules[2].minACR: "loa9" is not on acrLevels`.
 func NewPolicy(ladder []string, rules []RuleOptions) (*Policy, error) {
 	problems := checkLadder(ladder)
-	p := &Policy{defaultRule: &Rule{id: "default"}}
+	var compiled []*Rule
 	for i := 0; i < len(rules); i++ {
 		r, ruleProblems := newRule(i, rules[i], ladder)
 		problems = append(problems, ruleProblems...)
 		if r != nil {
-			p.rules = append(p.rules, r)
+			compiled = append(compiled, r)
 		}
 	}
-	problems = append(problems, checkDuplicateRules(p.rules)...)
+	problems = append(problems, checkDuplicateRules(compiled)...)
 	if len(problems) > 0 {
 		return nil, joinProblems(problems)
 	}
 
-	implyHEAD(p.rules)
-	sort.SliceStable(p.rules, func(a, b int) bool { return ruleBefore(p.rules[a], p.rules[b]) })
+	p := &Policy{groups: groupRules(compiled), defaultRule: &Rule{id: "default"}}
 
 	return p, nil
 }
@@ -117,11 +124,11 @@ func newRule(i int, o RuleOptions, ladder []string) (*Rule, []string) {
 		prefix:    o.PathPrefix,
 		methods:   methods,
 		public:    o.Public,
-		amrAll:    o.AMR,
-		amrAny:    o.AMRAny,
+		amrAll:    append([]string(nil), o.AMR...), // nil when empty
+		amrAny:    append([]string(nil), o.AMRAny...),
 		maxAge:    o.MaxAge,
 		hasMaxAge: o.HasMaxAge,
-		claims:    o.Claims,
+		claims:    append([]ClaimRequirement(nil), o.Claims...),
 	}
 	r.acrValues = acceptableACRs(ladder, o.MinACR, o.ACRValues)
 	if len(r.acrValues) > 0 {
@@ -252,31 +259,46 @@ func ruleKeys(r *Rule) []string {
 	return keys
 }
 
-// implyHEAD lets rules listing GET cover HEAD (a HEAD is a GET without the
-// body), unless a rule at the same prefix lists HEAD itself.
-func implyHEAD(rules []*Rule) {
-	explicitHEAD := make(map[string]bool)
+// groupRules groups rules by prefix, longest prefix first. A rule listing
+// GET also covers HEAD (a HEAD is a GET without the body), unless a rule at
+// the same prefix lists HEAD itself.
+func groupRules(rules []*Rule) []*prefixGroup {
+	byPrefix := make(map[string]*prefixGroup)
+	var groups []*prefixGroup
 	for i := 0; i < len(rules); i++ {
-		if rules[i].methods["HEAD"] {
-			explicitHEAD[rules[i].prefix] = true
+		g := byPrefix[rules[i].prefix]
+		if g == nil {
+			g = newPrefixGroup(rules[i].prefix)
+			byPrefix[g.prefix] = g
+			groups = append(groups, g)
 		}
+		g.add(rules[i])
 	}
 	for i := 0; i < len(rules); i++ {
-		r := rules[i]
-		if r.methods["GET"] && !explicitHEAD[r.prefix] {
-			r.methods["HEAD"] = true
+		g := byPrefix[rules[i].prefix]
+		if rules[i].methods["GET"] && g.byMethod["HEAD"] == nil {
+			g.byMethod["HEAD"] = rules[i]
 		}
 	}
+	sort.SliceStable(groups, func(a, b int) bool { return len(groups[a].prefix) > len(groups[b].prefix) })
+
+	return groups
 }
 
-// ruleBefore orders rules for Match: longer prefix first, then rules with
-// methods before rules for every method.
-func ruleBefore(a, b *Rule) bool {
-	if len(a.prefix) != len(b.prefix) {
-		return len(a.prefix) > len(b.prefix)
-	}
+// newPrefixGroup returns an empty group for prefix.
+func newPrefixGroup(prefix string) *prefixGroup {
+	return &prefixGroup{prefix: prefix, byMethod: make(map[string]*Rule)}
+}
 
-	return a.methods != nil && b.methods == nil
+// add files r under its methods, or as the rule for every method.
+func (g *prefixGroup) add(r *Rule) {
+	if r.methods == nil {
+		g.any = r
+		return
+	}
+	for m := range r.methods {
+		g.byMethod[m] = r
+	}
 }
 
 // Match returns the rule for a request: the longest PathPrefix that is a
@@ -289,9 +311,15 @@ func ruleBefore(a, b *Rule) bool {
 // match "/admin" (see CanonicalPath).
 func (p *Policy) Match(method, path string) *Rule {
 	method = strings.ToUpper(method)
-	for _, r := range p.rules {
-		if strings.HasPrefix(path, r.prefix) && (r.methods == nil || r.methods[method]) {
+	for _, g := range p.groups {
+		if !strings.HasPrefix(path, g.prefix) {
+			continue
+		}
+		if r := g.byMethod[method]; r != nil {
 			return r
+		}
+		if g.any != nil {
+			return g.any
 		}
 	}
 
@@ -332,34 +360,41 @@ func (r *Rule) RequiresFreshLogin() bool { return r.hasMaxAge }
 // claims a route requires, and would refuse users whose claims a fresh
 // login might have refreshed.
 func (r *Rule) Check(c *Claims, now time.Time, leeway time.Duration) error {
-	if err := r.checkACR(c); err != nil {
-		return err
+	// Each requirement is tested inline before calling its helper: under
+	// Yaegi a call costs microseconds, and most rules set one or two.
+	if r.acceptACR != nil && !anyInSet(c.ACRs, r.acceptACR) {
+		return fmt.Errorf("%s: acr %q: %w", r.id, c.ACRs, ErrACRInsufficient)
 	}
 
-	if err := r.checkAMR(c); err != nil {
-		return err
-	}
-
-	if err := r.checkAge(c, now, leeway); err != nil {
-		return err
-	}
-
-	return r.checkClaims(c)
-}
-
-// checkACR requires one of c.ACRs in the accepted set: at or above MinACR on
-// the ladder, or among ACRValues.
-func (r *Rule) checkACR(c *Claims) error {
-	if r.acceptACR == nil {
-		return nil
-	}
-	for i := 0; i < len(c.ACRs); i++ {
-		if r.acceptACR[c.ACRs[i]] {
-			return nil
+	if r.amrAll != nil || r.amrAny != nil {
+		if err := r.checkAMR(c); err != nil {
+			return err
 		}
 	}
 
-	return fmt.Errorf("%s: acr %q: %w", r.id, c.ACRs, ErrACRInsufficient)
+	if r.hasMaxAge {
+		if err := r.checkAge(c, now, leeway); err != nil {
+			return err
+		}
+	}
+
+	if r.claims != nil {
+		return r.checkClaims(c)
+	}
+
+	return nil
+}
+
+// anyInSet reports whether one of list is in set: for ACRs, whether one of
+// the token's ACRs is at or above MinACR on the ladder or among ACRValues.
+func anyInSet(list []string, set map[string]bool) bool {
+	for i := 0; i < len(list); i++ {
+		if set[list[i]] {
+			return true
+		}
+	}
+
+	return false
 }
 
 // checkAMR requires every method of AMR and one of AMRAny in c.AMR
@@ -385,9 +420,6 @@ func (r *Rule) checkAMR(c *Claims) error {
 // checkAge requires auth_time within MaxAge (+leeway) of now. A missing
 // auth_time cannot prove freshness (OIDC Core §3.1.2.1, max_age).
 func (r *Rule) checkAge(c *Claims, now time.Time, leeway time.Duration) error {
-	if !r.hasMaxAge {
-		return nil
-	}
 	if c.AuthTime.IsZero() {
 		return fmt.Errorf("%s: auth_time missing: %w", r.id, ErrAuthTooOld)
 	}
