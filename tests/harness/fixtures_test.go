@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stepup-auth/traefikstepup"
 )
 
 const (
@@ -68,14 +71,42 @@ func noopPlugin(tb testing.TB) *Plugin {
 	return noopP
 }
 
+// interpretedHandler builds the middleware under Yaegi from cfg.
+func interpretedHandler(tb testing.TB, cfg map[string]any) http.Handler {
+	tb.Helper()
+
+	h, err := stepupPlugin(tb).New(context.Background(), backend, cfg, middlewareName)
+	if err != nil {
+		tb.Fatalf("New under Yaegi: %v", err)
+	}
+
+	return h
+}
+
+// nativeHandler builds the compiled middleware from cfg, decoded the same way.
+func nativeHandler(tb testing.TB, cfg map[string]any) http.Handler {
+	tb.Helper()
+
+	c := traefikstepup.CreateConfig()
+	if err := DecodeConfig(cfg, c); err != nil {
+		tb.Fatalf("decoding: %v", err)
+	}
+	h, err := traefikstepup.New(context.Background(), backend, c, middlewareName)
+	if err != nil {
+		tb.Fatalf("native New: %v", err)
+	}
+
+	return h
+}
+
 // backend answers 200 and reflects the request headers the middleware may
-// set or strip, each as "Seen-<name>", so tests see what reached it.
+// set or strip, each as "Seen-<canonical name>", so tests see what reached it.
 var backend = http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 	names := []string{"X-User", "X-User-ACR", "X-User-AMR", "Authorization", "Cookie",
 		"X-Stepup-Subject", "X-Stepup-ACR", "X-Stepup-AMR"}
 	for _, n := range names {
-		if v, ok := req.Header[n]; ok {
-			rw.Header()["Seen-"+n] = v
+		if v := req.Header.Values(n); len(v) > 0 {
+			rw.Header()["Seen-"+http.CanonicalHeaderKey(n)] = v
 		}
 	}
 	rw.WriteHeader(http.StatusOK)
@@ -130,6 +161,7 @@ func representativeConfig(tb testing.TB) map[string]any {
 		"maxTokenSize": 8192,
 		"cacheSize":    100,
 		"stripToken":   true,
+		"logLevel":     "error", // keep benchmark and test output clean
 	}
 }
 
@@ -236,7 +268,7 @@ func outcomeOf(status int, h http.Header) outcome {
 	}
 	for k, v := range h {
 		if strings.HasPrefix(k, "Seen-") {
-			o.Seen[strings.TrimPrefix(k, "Seen-")] = strings.Join(v, " | ")
+			o.Seen[http.CanonicalHeaderKey(strings.TrimPrefix(k, "Seen-"))] = strings.Join(v, " | ")
 		}
 	}
 

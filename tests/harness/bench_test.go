@@ -1,0 +1,153 @@
+package harness
+
+import (
+	"context"
+	"net/http"
+	"testing"
+)
+
+// Benchmarks of the speed targets, each through the plugin as Traefik runs it
+// (Yaegi) and natively compiled, against the same baseline: a no-op plugin
+// under Yaegi (BenchmarkYaegiNoopPlugin) and the bare backend natively
+// (BenchmarkNativeNoop). Run: go test -bench . -run '^$'
+//
+// Every request is GET with a bearer token on the representative
+// configuration; the response writer and request are reused so the numbers
+// are the middleware's cost, not httptest's.
+
+// discardWriter is a ResponseWriter that keeps only the header map.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// benchServe calls h b.N times with tokens[i%len(tokens)] on path and checks
+// the status of the last call.
+func benchServe(b *testing.B, h http.Handler, path string, tokens []string, want int) {
+	b.Helper()
+
+	req, err := http.NewRequest("GET", "http://orders.test"+path, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rw := &discardWriter{h: http.Header{}}
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		clear(rw.h)
+		rw.code = http.StatusOK
+		if tokens != nil {
+			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
+		}
+		h.ServeHTTP(rw, req)
+	}
+	b.StopTimer()
+
+	if rw.code != want {
+		b.Fatalf("status %d, want %d (%v)", rw.code, want, rw.h)
+	}
+}
+
+// freshPool is the most distinct tokens a fresh-token benchmark mints. The
+// token cache is disabled there, so cycling through the pool never hits it and
+// every request pays for full verification (RS256 signing is too slow to mint
+// one token per iteration natively).
+const freshPool = 2048
+
+// freshTokens pre-mints min(b.N, freshPool) distinct tokens.
+func freshTokens(b *testing.B, s signer) []string {
+	b.Helper()
+
+	n := b.N
+	if n > freshPool {
+		n = freshPool
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s.mint(b, claims(map[string]any{"jti": serial(i)}))
+	}
+
+	return out
+}
+
+// benchCase is one workload, run under Yaegi and natively.
+type benchCase struct {
+	path   string
+	tokens func(b *testing.B) []string
+	cache  bool
+	want   int
+}
+
+func cachedToken(b *testing.B) []string {
+	rk, _ := testKeys(b)
+	return []string{signer{alg: "RS256", key: rk}.mint(b, claims(nil))}
+}
+
+func freshRS256(b *testing.B) []string {
+	rk, _ := testKeys(b)
+	return freshTokens(b, signer{alg: "RS256", key: rk})
+}
+
+func freshES256(b *testing.B) []string {
+	_, ek := testKeys(b)
+	return freshTokens(b, signer{alg: "ES256", key: ek})
+}
+
+var (
+	caseCached = benchCase{path: "/orders", tokens: cachedToken, cache: true, want: 200}
+	caseRS256  = benchCase{path: "/orders", tokens: freshRS256, want: 200}
+	caseES256  = benchCase{path: "/orders", tokens: freshES256, want: 200}
+	casePublic = benchCase{path: "/public/status", cache: true, want: 200}
+)
+
+func (c benchCase) config(b *testing.B) map[string]any {
+	cfg := representativeConfig(b)
+	if !c.cache {
+		cfg["cacheSize"] = -1
+	}
+
+	return cfg
+}
+
+func (c benchCase) run(b *testing.B, h http.Handler) {
+	var tokens []string
+	if c.tokens != nil {
+		tokens = c.tokens(b)
+	}
+	benchServe(b, h, c.path, tokens, c.want)
+}
+
+func (c benchCase) yaegi(b *testing.B) {
+	c.run(b, interpretedHandler(b, c.config(b)))
+}
+
+func (c benchCase) native(b *testing.B) {
+	c.run(b, nativeHandler(b, c.config(b)))
+}
+
+func BenchmarkYaegiNoopPlugin(b *testing.B) {
+	h, err := noopPlugin(b).New(context.Background(), backend, nil, "noop@file")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchServe(b, h, "/orders", cachedToken(b), 200)
+}
+
+func BenchmarkYaegiCachedToken(b *testing.B)     { caseCached.yaegi(b) }
+func BenchmarkYaegiFreshTokenRS256(b *testing.B) { caseRS256.yaegi(b) }
+func BenchmarkYaegiFreshTokenES256(b *testing.B) { caseES256.yaegi(b) }
+func BenchmarkYaegiPublicRoute(b *testing.B)     { casePublic.yaegi(b) }
+
+func BenchmarkNativeNoop(b *testing.B) {
+	benchServe(b, backend, "/orders", cachedToken(b), 200)
+}
+
+func BenchmarkNativeCachedToken(b *testing.B)     { caseCached.native(b) }
+func BenchmarkNativeFreshTokenRS256(b *testing.B) { caseRS256.native(b) }
+func BenchmarkNativeFreshTokenES256(b *testing.B) { caseES256.native(b) }
+func BenchmarkNativePublicRoute(b *testing.B)     { casePublic.native(b) }
