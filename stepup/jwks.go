@@ -73,6 +73,10 @@ type RemoteKeysOptions struct {
 // under the options' Context, not the caller's, so one caller giving up does
 // not fail the fetch for the others; it ends within Timeout per request. A
 // failed fetch keeps the last good set.
+//
+// A token without kid whose signature fails against the cached keys does not
+// trigger a refetch: issuers that rotate keys publish kids, and a refetch per
+// bad signature would let anyone drive fetches.
 type KeySet struct {
 	static []*Key
 	remote *RemoteKeysOptions // nil: static keys only

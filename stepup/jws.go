@@ -17,10 +17,10 @@ var segmentEncoding = base64.RawURLEncoding.Strict()
 
 // Header is the protected header of a compact JWS, decoded once.
 type Header struct {
-	Alg  string
-	Kid  string
-	Typ  string
-	Crit []string
+	Alg  string   // alg (RFC 7515 §4.1.1), never empty or "none" after ParseJWS
+	Kid  string   // kid (§4.1.4), may be empty
+	Typ  string   // typ (§4.1.9), as sent: compare it case-insensitively
+	Crit []string // crit (§4.1.11); ParseJWS refuses every token that has one
 }
 
 // JWS is a parsed compact JWS whose signature has not been checked yet.
