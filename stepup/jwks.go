@@ -74,9 +74,9 @@ type RemoteKeysOptions struct {
 // not fail the fetch for the others; it ends within Timeout per request. A
 // failed fetch keeps the last good set.
 //
-// A token without kid whose signature fails against the cached keys does not
-// trigger a refetch: issuers that rotate keys publish kids, and a refetch per
-// bad signature would let anyone drive fetches.
+// A token without kid whose signature fails against cached keys of the right
+// type does not trigger a refetch: such a token gives no sign of rotation.
+// Issuers that rotate keys without kids are followed through MaxAge only.
 type KeySet struct {
 	static []*Key
 	remote *RemoteKeysOptions // nil: static keys only
