@@ -74,7 +74,72 @@ type Config struct {
 	// (default: risky settings at start-up) or "error".
 	LogLevel string `mapstructure:"logLevel"`
 
+	// OIDC turns on the built-in browser login: instead of redirecting to
+	// SignInURL, the middleware itself sends browsers to the identity
+	// provider with the rule's step-up parameters, handles the callback and
+	// keeps the result in a signed session cookie. Off unless ClientID is set.
+	OIDC OIDCConfig `mapstructure:"oidc"`
+
 	// Unknown collects keys that match no field, so New can reject typos.
+	Unknown map[string]interface{} `mapstructure:",remain"`
+}
+
+// OIDCConfig configures the built-in OpenID Connect relying party.
+type OIDCConfig struct {
+	// Issuer is the provider's issuer; its discovery document supplies the
+	// endpoints not set below. Required unless every endpoint is set.
+	Issuer string `mapstructure:"issuer"`
+	// AuthorizationURL, TokenURL, EndSessionURL and JWKSURL override discovery.
+	AuthorizationURL string `mapstructure:"authorizationURL"`
+	TokenURL         string `mapstructure:"tokenURL"`
+	EndSessionURL    string `mapstructure:"endSessionURL"`
+	JWKSURL          string `mapstructure:"jwksURL"`
+	// ClientID is this relying party's client_id. Setting it enables the login.
+	ClientID string `mapstructure:"clientID"`
+	// ClientSecret authenticates the client at the token endpoint. On
+	// Kubernetes write "urn:k8s:secret:<secret>:<key>".
+	ClientSecret string `mapstructure:"clientSecret"`
+	// ClientAuthMethod is "client_secret_basic" (default) or "client_secret_post".
+	ClientAuthMethod string `mapstructure:"clientAuthMethod"`
+	// Scopes are requested besides "openid" (always sent). Default: profile, email.
+	Scopes []string `mapstructure:"scopes"`
+	// RedirectURL is the absolute callback URL registered at the provider.
+	// Default: the request's scheme and host + CallbackPath.
+	RedirectURL string `mapstructure:"redirectURL"`
+	// CallbackPath receives the provider's answer. Default "/_stepup/callback".
+	// The router carrying this middleware must match it.
+	CallbackPath string `mapstructure:"callbackPath"`
+	// LogoutPath clears the session. Default "/_stepup/logout".
+	LogoutPath string `mapstructure:"logoutPath"`
+	// PostLogoutRedirectURL is where logout ends. Default "/".
+	PostLogoutRedirectURL string `mapstructure:"postLogoutRedirectURL"`
+	// ProviderLogout continues logout at the provider's end_session_endpoint.
+	ProviderLogout bool `mapstructure:"providerLogout"`
+	// AuthParams are extra authorization request parameters (for example
+	// Entra's "claims"); they cannot override the protocol's own.
+	AuthParams map[string]string `mapstructure:"authParams"`
+	// EssentialACRClaims also asks for the ACRs as an essential claim
+	// (claims={"id_token":{"acr":{"essential":true,"values":[...]}}}), for
+	// providers that ignore acr_values.
+	EssentialACRClaims bool `mapstructure:"essentialACRClaims"`
+	// IDTokenAlgorithms are accepted for ID tokens. Default: RS256.
+	IDTokenAlgorithms []string `mapstructure:"idTokenAlgorithms"`
+	// ACRClaim names the ID token claim holding the ACR. Default "acr".
+	ACRClaim string `mapstructure:"acrClaim"`
+	// SessionSecret signs sessions and seals login flows: at least 32
+	// bytes, the same on every replica. Required with ClientID.
+	SessionSecret string `mapstructure:"sessionSecret"`
+	// PreviousSessionSecrets still verify sessions and flows after a rotation.
+	PreviousSessionSecrets []string `mapstructure:"previousSessionSecrets"`
+	// SessionLifetime is how long a session cookie is trusted. Default "1h".
+	SessionLifetime string `mapstructure:"sessionLifetime"`
+	// SessionCookie names the session cookie; on HTTPS it gets the
+	// "__Host-" prefix. Default "stepup_session".
+	SessionCookie string `mapstructure:"sessionCookie"`
+	// SessionClaims are ID token claims copied into the session (for
+	// example email, groups) for claim rules and headers.
+	SessionClaims []string `mapstructure:"sessionClaims"`
+
 	Unknown map[string]interface{} `mapstructure:",remain"`
 }
 
@@ -180,6 +245,11 @@ type stepUpMiddleware struct {
 	signIn      *url.URL
 	returnParam string
 	trustProxy  bool
+
+	// login is the built-in OIDC login, nil unless configured. sourcesTLS
+	// then reads the session from its "__Host-" cookie on HTTPS requests.
+	login      *browserLogin
+	sourcesTLS []stepup.TokenSource
 }
 
 // claimHeader maps one claim to one upstream request header.
@@ -253,6 +323,17 @@ func (m *stepUpMiddleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) 
 		req.Header.Del(m.forwardHeader)
 	}
 
+	if m.login != nil {
+		switch req.URL.Path {
+		case m.login.callbackPath:
+			m.callback(rw, req)
+			return
+		case m.login.logoutPath:
+			m.logout(rw, req)
+			return
+		}
+	}
+
 	path, err := stepup.CanonicalPath(req.URL.EscapedPath())
 	if err != nil {
 		m.refuse(rw, req, nil, http.StatusBadRequest, err)
@@ -265,7 +346,11 @@ func (m *stepUpMiddleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) 
 		return
 	}
 
-	token, source, err := stepup.TokenFromRequest(req, m.sources, m.maxToken)
+	sources := m.sources
+	if m.sourcesTLS != nil && m.isTLS(req) {
+		sources = m.sourcesTLS
+	}
+	token, source, err := stepup.TokenFromRequest(req, sources, m.maxToken)
 	if err != nil {
 		m.deny(rw, req, rule, nil, err)
 		m.passInAudit(rw, req)
@@ -284,7 +369,7 @@ func (m *stepUpMiddleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) 
 		}
 	}
 
-	m.forward(rw, req, claims, token, source)
+	m.forward(rw, req, claims, token, sources[source])
 }
 
 // passInAudit lets a request that failed before its token was verified
@@ -302,7 +387,7 @@ func (m *stepUpMiddleware) forward(
 	req *http.Request,
 	claims *stepup.Claims,
 	token string,
-	source int,
+	source stepup.TokenSource,
 ) {
 	for i := 0; i < len(m.headers); i++ {
 		v := claims.Values(m.headers[i].claim)
@@ -311,7 +396,7 @@ func (m *stepUpMiddleware) forward(
 		}
 	}
 	if m.stripToken {
-		stepup.RemoveToken(req, m.sources[source])
+		stepup.RemoveToken(req, source)
 	}
 	if m.forwardHeader != "" {
 		if strings.EqualFold(m.forwardHeader, "Authorization") {
@@ -370,6 +455,10 @@ func (m *stepUpMiddleware) challenge(
 	maxAge := -1
 	if age, ok := rule.MaxAge(); ok {
 		maxAge = int(age / time.Second)
+	}
+	if m.login != nil && stepup.IsNavigation(req) {
+		m.startLogin(rw, req, rule)
+		return
 	}
 	if m.signIn != nil && stepup.IsNavigation(req) {
 		returnTo := stepup.RequestURL(req, m.trustProxy).String()
