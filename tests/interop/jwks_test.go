@@ -3,8 +3,12 @@ package interop
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/stepup-auth/traefikstepup/stepup"
@@ -103,5 +107,57 @@ func TestJOSEKeySetRefused(t *testing.T) {
 				t.Errorf("ParseKeys accepted it: %d keys", len(ks))
 			}
 		})
+	}
+}
+
+// TestJOSEKeySetServed serves go-jose's JWKS over HTTP to a remote key set:
+// tokens of both libraries verify by kid, fetched once, and an unknown kid is
+// refused without hammering the server (the cooldown applies).
+func TestJOSEKeySetServed(t *testing.T) {
+	k := keys(t)
+	set := joseKeySet(t, k)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		rw.Header().Set("Content-Type", "application/jwk-set+json")
+		rw.Write([]byte(set))
+	}))
+	defer srv.Close()
+
+	v, err := stepup.NewVerifier(stepup.VerifierOptions{
+		Issuers: []stepup.IssuerOptions{{
+			Issuer:     issuer,
+			Audience:   []string{audience},
+			Algorithms: allAlgorithms[3:],
+			Keys:       stepup.NewKeySet(nil, &stepup.RemoteKeysOptions{JWKSURL: srv.URL}),
+		}},
+		Leeway:    leeway,
+		CacheSize: -1,
+		Now:       func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatalf("NewVerifier: %v", err)
+	}
+
+	ctx := context.Background()
+	for _, m := range minters {
+		for _, alg := range allAlgorithms[3:] {
+			token := m.mint(t, alg, k.signingKey(alg), baseClaims(nil), map[string]any{"kid": kidFor(alg)})
+			if _, err := v.Verify(ctx, token); err != nil {
+				t.Errorf("%s %s: %v", m.name, alg, err)
+			}
+		}
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("JWKS fetched %d times for known kids, want 1", n)
+	}
+
+	unknown := mintJOSE(t, "ES256", k.p256, baseClaims(nil), map[string]any{"kid": "not-published"})
+	for i := 0; i < 3; i++ {
+		_, err := v.Verify(ctx, unknown)
+		wantErr(t, err, stepup.ErrKeyNotFound)
+	}
+	if n := hits.Load(); n > 2 {
+		t.Errorf("JWKS fetched %d times after unknown kids, want at most one refetch", n)
 	}
 }
