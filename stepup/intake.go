@@ -71,7 +71,16 @@ func (s TokenSource) String() string {
 // at it. No source: ErrTokenMissing.
 func TokenFromRequest(r *http.Request, sources []TokenSource, maxSize int) (string, int, error) {
 	for i := 0; i < len(sources); i++ {
-		token, err := tokenFromSource(r, sources[i])
+		var token string
+		var err error
+		switch sources[i].Kind {
+		case SourceBearer:
+			token, err = bearerToken(r.Header["Authorization"])
+		case SourceCookie:
+			token, err = cookieToken(r, sources[i].Name)
+		case SourceHeader:
+			token, err = headerToken(r.Header[sources[i].Name])
+		}
 		if err != nil {
 			return "", i, err
 		}
@@ -81,9 +90,6 @@ func TokenFromRequest(r *http.Request, sources []TokenSource, maxSize int) (stri
 		if len(token) > maxSize {
 			return "", i, fmt.Errorf("%s: %d bytes: %w", sources[i], len(token), ErrTokenTooLarge)
 		}
-		if strings.IndexByte(token, ',') >= 0 {
-			return "", i, fmt.Errorf("%s: %w", sources[i], ErrTokenAmbiguous)
-		}
 
 		return token, i, nil
 	}
@@ -91,22 +97,9 @@ func TokenFromRequest(r *http.Request, sources []TokenSource, maxSize int) (stri
 	return "", -1, ErrTokenMissing
 }
 
-// tokenFromSource returns the token src carries, "" when none.
-func tokenFromSource(r *http.Request, src TokenSource) (string, error) {
-	switch src.Kind {
-	case SourceBearer:
-		return bearerToken(r.Header["Authorization"])
-	case SourceCookie:
-		return cookieToken(r, src.Name)
-	case SourceHeader:
-		return headerToken(r.Header[src.Name])
-	}
-
-	return "", nil
-}
-
 // bearerToken extracts the token of an Authorization: Bearer header. The
-// scheme is case-insensitive (RFC 9110 §11.1).
+// scheme is case-insensitive (RFC 9110 §11.1); one token follows it
+// (RFC 6750 §2.1).
 func bearerToken(values []string) (string, error) {
 	if len(values) == 0 {
 		return "", nil
@@ -120,15 +113,22 @@ func bearerToken(values []string) (string, error) {
 		return "", nil
 	}
 
-	token := strings.Trim(v[7:], " \t")
-	if strings.IndexByte(token, ',') >= 0 {
-		return "", fmt.Errorf("authorization header: second credential: %w", ErrTokenAmbiguous)
-	}
-	if strings.ContainsAny(token, " \t") {
-		return "", fmt.Errorf("authorization header: more than one token: %w", ErrTokenMalformed)
+	token := strings.TrimLeft(v[7:], " ")
+	if strings.ContainsAny(token, " \t,") {
+		return "", extraCredentialError(token)
 	}
 
 	return token, nil
+}
+
+// extraCredentialError classifies what follows the token: a comma-joined
+// second credential is ambiguous, anything else malformed.
+func extraCredentialError(token string) error {
+	if strings.IndexByte(token, ',') >= 0 {
+		return fmt.Errorf("authorization header: second credential: %w", ErrTokenAmbiguous)
+	}
+
+	return fmt.Errorf("authorization header: more than one token: %w", ErrTokenMalformed)
 }
 
 // cookieToken returns the value of the named cookie. Copies with the same
@@ -148,6 +148,9 @@ func cookieToken(r *http.Request, name string) (string, error) {
 		}
 		token = c.Value
 	}
+	if strings.IndexByte(token, ',') >= 0 {
+		return "", fmt.Errorf("cookie %q: a list: %w", name, ErrTokenAmbiguous)
+	}
 
 	return token, nil
 }
@@ -161,7 +164,12 @@ func headerToken(values []string) (string, error) {
 		return "", fmt.Errorf("token header repeated: %w", ErrTokenAmbiguous)
 	}
 
-	return strings.TrimSpace(values[0]), nil
+	token := strings.TrimSpace(values[0])
+	if strings.IndexByte(token, ',') >= 0 {
+		return "", fmt.Errorf("token header: a list: %w", ErrTokenAmbiguous)
+	}
+
+	return token, nil
 }
 
 // RemoveToken removes src from r before it goes upstream: the header, or the

@@ -143,3 +143,14 @@ func TestRemoveToken(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkTokenFromRequest(b *testing.B) {
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("Authorization", "Bearer "+strings.Repeat("a", 800))
+	sources := []TokenSource{{Kind: SourceBearer}, {Kind: SourceCookie, Name: "sess"}}
+	for i := 0; i < b.N; i++ {
+		if _, _, err := TokenFromRequest(r, sources, DefaultMaxTokenSize); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
