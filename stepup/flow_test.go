@@ -101,7 +101,7 @@ func TestSafeReturnPath(t *testing.T) {
 func newTestFlowCookies(t *testing.T, now *time.Time) *FlowCookies {
 	t.Helper()
 	return &FlowCookies{
-		Sealer: mustSealer(t, testSecret(7), nil, "flow"),
+		Sealer: mustSealer(t, sealerSecret(7), nil, "flow"),
 		Secure: true,
 		TTL:    5 * time.Minute,
 		Now:    func() time.Time { return *now },
@@ -223,7 +223,7 @@ func TestFlowCookiesTake(t *testing.T) {
 	other := newTestFlow(t, now)
 	otherCk := writeFlow(t, c, other, nil)[0]
 
-	otherSealer := &FlowCookies{Sealer: mustSealer(t, testSecret(8), nil, "flow")}
+	otherSealer := &FlowCookies{Sealer: mustSealer(t, sealerSecret(8), nil, "flow")}
 	foreign := writeFlow(t, otherSealer, f, nil)[0]
 
 	// Same name as f's cookie, but sealing a flow whose state differs after

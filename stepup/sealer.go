@@ -50,6 +50,8 @@ type sealKey struct {
 // as an AES-256-GCM key. (crypto/hkdf would be the textbook choice, but it is
 // absent from the standard library Yaegi offers; a single HMAC of a
 // high-entropy secret with a fixed label is a sound PRF-based derivation.)
+// The same secret may also sign HS256 session tokens: a JWS signing input
+// always contains a ".", so no token signature ever equals a derived key.
 func NewSealer(secret []byte, previous [][]byte, purpose string) (*Sealer, error) {
 	if purpose == "" {
 		return nil, errors.New("sealer purpose is empty")

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+func sealerSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 func TestNewSealer(t *testing.T) {
 	tests := []struct {
@@ -18,12 +18,12 @@ func TestNewSealer(t *testing.T) {
 		purpose  string
 		want     bool // constructed
 	}{
-		{name: "valid", secret: testSecret(1), purpose: "flow", want: true},
-		{name: "with previous", secret: testSecret(1), previous: [][]byte{testSecret(2)}, purpose: "flow", want: true},
+		{name: "valid", secret: sealerSecret(1), purpose: "flow", want: true},
+		{name: "with previous", secret: sealerSecret(1), previous: [][]byte{sealerSecret(2)}, purpose: "flow", want: true},
 		{name: "short secret", secret: []byte("short"), purpose: "flow", want: false},
 		{name: "nil secret", purpose: "flow", want: false},
-		{name: "short previous", secret: testSecret(1), previous: [][]byte{[]byte("x")}, purpose: "flow", want: false},
-		{name: "empty purpose", secret: testSecret(1), want: false},
+		{name: "short previous", secret: sealerSecret(1), previous: [][]byte{[]byte("x")}, purpose: "flow", want: false},
+		{name: "empty purpose", secret: sealerSecret(1), want: false},
 	}
 	for _, tt := range tests {
 		s, err := NewSealer(tt.secret, tt.previous, tt.purpose)
@@ -34,7 +34,7 @@ func TestNewSealer(t *testing.T) {
 }
 
 func TestSealerRoundTrip(t *testing.T) {
-	s := mustSealer(t, testSecret(1), nil, "flow")
+	s := mustSealer(t, sealerSecret(1), nil, "flow")
 	plain := []byte(`{"state":"abc"}`)
 	a, err := s.Seal(plain)
 	if err != nil {
@@ -64,10 +64,10 @@ func TestSealerRoundTrip(t *testing.T) {
 }
 
 func TestSealerOpen(t *testing.T) {
-	cur := mustSealer(t, testSecret(1), [][]byte{testSecret(2)}, "flow")
-	old := mustSealer(t, testSecret(2), nil, "flow")
-	unknown := mustSealer(t, testSecret(3), nil, "flow")
-	otherPurpose := mustSealer(t, testSecret(1), nil, "session")
+	cur := mustSealer(t, sealerSecret(1), [][]byte{sealerSecret(2)}, "flow")
+	old := mustSealer(t, sealerSecret(2), nil, "flow")
+	unknown := mustSealer(t, sealerSecret(3), nil, "flow")
+	otherPurpose := mustSealer(t, sealerSecret(1), nil, "session")
 	plain := []byte("hello")
 
 	raw, _ := base64.RawURLEncoding.DecodeString(mustSeal(t, cur, plain))
@@ -107,7 +107,7 @@ func TestSealerOpen(t *testing.T) {
 }
 
 func TestSealerSizeBound(t *testing.T) {
-	s := mustSealer(t, testSecret(1), nil, "flow")
+	s := mustSealer(t, sealerSecret(1), nil, "flow")
 	// 3072 plaintext bytes + 28 of nonce and tag encode to 4134 characters.
 	if _, err := s.Seal(make([]byte, 3072)); err == nil {
 		t.Error("Seal accepted a value Open would refuse")
