@@ -282,14 +282,14 @@ func (c *configCompiler) keySet(where string, ic IssuerConfig) *stepup.KeySet {
 		}
 		static = append(static, keys...)
 	}
-	hmac := usesHMAC(ic.Algorithms)
+	minSecret := hmacSecretSize(ic.Algorithms)
 	switch {
-	case ic.Secret != "" && !hmac:
+	case ic.Secret != "" && minSecret == 0:
 		c.problem(where+"secret", "set, but no HS256/HS384/HS512 algorithm is allowed")
-	case ic.Secret == "" && hmac:
+	case ic.Secret == "" && minSecret > 0:
 		c.problem(where+"algorithms", "HS* algorithms need a secret")
-	case ic.Secret != "" && len(ic.Secret) < 32:
-		c.problem(where+"secret", "must be at least 32 bytes long (RFC 7518 §3.2)")
+	case ic.Secret != "" && len(ic.Secret) < minSecret:
+		c.problem(where+"secret", "must be at least %d bytes long for the HS* algorithms allowed (RFC 7518 §3.2)", minSecret)
 	case ic.Secret != "":
 		static = append(static, stepup.NewSecretKey([]byte(ic.Secret)))
 	}
@@ -339,14 +339,26 @@ func (c *configCompiler) remote(where string, raw string) *stepup.RemoteKeysOpti
 	}
 }
 
-func usesHMAC(algs []string) bool {
+// hmacSecretSize returns the shortest secret the allowed HS* algorithms
+// accept (the hash size, RFC 7518 §3.2), or 0 when none is allowed.
+func hmacSecretSize(algs []string) int {
+	size := 0
 	for i := 0; i < len(algs); i++ {
-		if strings.HasPrefix(strings.ToUpper(algs[i]), "HS") {
-			return true
+		n := 0
+		switch algs[i] {
+		case "HS256":
+			n = 32
+		case "HS384":
+			n = 48
+		case "HS512":
+			n = 64
+		}
+		if n > size {
+			size = n
 		}
 	}
 
-	return false
+	return size
 }
 
 func isLoopback(host string) bool {
