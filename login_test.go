@@ -284,7 +284,9 @@ func TestLoginCallbackFailures(t *testing.T) {
 		},
 		{
 			name: "state of another flow", want: http.StatusBadRequest, wantText: "expired or was already used",
-			callback: func(state string) string { return "/_stepup/callback?code=x&state=" + state[:12] + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" },
+			callback: func(state string) string {
+				return "/_stepup/callback?code=x&state=" + state[:12] + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+			},
 		},
 		{
 			name: "no state", want: http.StatusBadRequest,
