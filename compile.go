@@ -266,6 +266,12 @@ func (c *configCompiler) issuer(i int, ic IssuerConfig) stepup.IssuerOptions {
 	if len(ic.Algorithms) == 0 {
 		c.problem(where+"algorithms", "required: list the algorithms this issuer signs with (for example RS256)")
 	}
+	for j := 0; j < len(ic.Algorithms); j++ {
+		if !stepup.IsSupportedAlgorithm(ic.Algorithms[j]) {
+			c.problem(fmt.Sprintf("%salgorithms[%d]", where, j),
+				"%q is not supported (names are case-sensitive: RS256, PS256, ES256, EdDSA, HS256...)", ic.Algorithms[j])
+		}
+	}
 	o.Keys = c.keySet(where, ic)
 
 	return o

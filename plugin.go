@@ -270,7 +270,14 @@ type deps struct {
 // published at a JWKS URL or through discovery are fetched on first use. Every
 // configuration problem is reported at once.
 func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
-	return newMiddleware(ctx, next, config, name, deps{})
+	// Not "return newMiddleware(...)": Yaegi v0.16.1 loses the error when a
+	// call whose result types differ is returned directly.
+	m, err := newMiddleware(ctx, next, config, name, deps{})
+	if err != nil {
+		return nil, err
+	}
+
+	return m, nil
 }
 
 func newMiddleware(

@@ -558,3 +558,17 @@ func TestKeysUnavailableIsNotTheCallersFault(t *testing.T) {
 		t.Errorf("status = %d, want 503", rec.Code)
 	}
 }
+
+func TestNewReturnsItsErrorThroughTheInterface(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Issuers[0].Algorithms = []string{"rs256", "none"}
+	h, err := New(context.Background(), &backend{}, cfg, "stepup@file")
+	if err == nil || h != nil {
+		t.Fatalf("New = %v, %v; want nil and an error", h, err)
+	}
+	for _, want := range []string{`issuers[0].algorithms[0]: "rs256" is not supported`, `issuers[0].algorithms[1]`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}

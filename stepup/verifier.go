@@ -197,13 +197,17 @@ func checkNonEmpty(loc string, list []string) []string {
 	return problems
 }
 
-// checkAlgorithms refuses "none" (RFC 8725 §3.1) and empty entries. Whether
-// an algorithm is implemented is the key set's business.
+// checkAlgorithms refuses "none" (RFC 8725 §3.1), empty entries and names
+// this package does not implement. Names are case-sensitive (RFC 7518 §3.1):
+// "rs256" would never match a token's header, so it is a configuration error.
 func checkAlgorithms(loc string, algs []string) []string {
 	problems := checkNonEmpty(loc, algs)
 	for i := 0; i < len(algs); i++ {
-		if strings.EqualFold(algs[i], "none") {
+		switch {
+		case strings.EqualFold(algs[i], "none"):
 			problems = append(problems, fmt.Sprintf("%s[%d]: \"none\" is never allowed", loc, i))
+		case algs[i] != "" && !IsSupportedAlgorithm(algs[i]):
+			problems = append(problems, fmt.Sprintf("%s[%d]: %q is not a supported algorithm", loc, i, algs[i]))
 		}
 	}
 

@@ -11,6 +11,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"go/types"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,10 +24,14 @@ func main() {
 		if err != nil {
 			fatal(err)
 		}
+		var runtime []string
 		for _, f := range files {
-			if strings.HasSuffix(f, "_test.go") {
-				continue
+			if !strings.HasSuffix(f, "_test.go") {
+				runtime = append(runtime, f)
 			}
+		}
+		results = resultTypes(runtime)
+		for _, f := range runtime {
 			found += lintFile(f)
 		}
 	}
@@ -94,6 +99,25 @@ func lintFile(path string) int {
 					report(cc.Pos(), "tagless switch case with %d expressions: Yaegi evaluates only the first; use ||", len(cc.List))
 				}
 			}
+		case *ast.AssignStmt:
+			if len(x.Rhs) > 1 {
+				for _, r := range x.Rhs {
+					if id, ok := r.(*ast.Ident); ok && id.Name == "nil" {
+						report(x.Pos(), "multi-assignment with an untyped nil: Yaegi panics (reflect: New(nil)); assign nil separately")
+						break
+					}
+				}
+			}
+		case *ast.ReturnStmt:
+			if len(x.Results) == 1 {
+				if call, ok := x.Results[0].(*ast.CallExpr); ok {
+					outer := enclosingResults(file, x)
+					inner, known := results[calleeName(call)]
+					if known && strings.Contains(outer, ",") && outer != inner {
+						report(x.Pos(), "return f(...) with results (%s) from a function of results (%s): Yaegi drops the error; assign, then return", inner, outer)
+					}
+				}
+			}
 		case *ast.RangeStmt:
 			if lit, ok := x.X.(*ast.BasicLit); ok && lit.Kind == token.INT {
 				report(x.Pos(), "range over an int: Yaegi panics loading the package")
@@ -149,4 +173,68 @@ func isIntIdent(id *ast.Ident) bool {
 	}
 
 	return false
+}
+
+// results maps the package's function and method names to their result
+// types as written, for the return check.
+var results map[string]string
+
+func resultTypes(files []string) map[string]string {
+	m := map[string]string{}
+	for _, f := range files {
+		file, err := parser.ParseFile(token.NewFileSet(), f, nil, 0)
+		if err != nil {
+			fatal(err)
+		}
+		for _, d := range file.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				m[fd.Name.Name] = fieldTypes(fd.Type.Results)
+			}
+		}
+	}
+
+	return m
+}
+
+func calleeName(call *ast.CallExpr) string {
+	switch f := call.Fun.(type) {
+	case *ast.Ident:
+		return f.Name
+	case *ast.SelectorExpr:
+		return f.Sel.Name
+	}
+
+	return ""
+}
+
+// enclosingResults returns the result types of the function declaration
+// around ret.
+func enclosingResults(file *ast.File, ret *ast.ReturnStmt) string {
+	for _, d := range file.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if ok && fd.Body != nil && ret.Pos() >= fd.Body.Pos() && ret.Pos() <= fd.Body.End() {
+			return fieldTypes(fd.Type.Results)
+		}
+	}
+
+	return ""
+}
+
+func fieldTypes(fl *ast.FieldList) string {
+	if fl == nil {
+		return ""
+	}
+	var parts []string
+	for _, f := range fl.List {
+		t := types.ExprString(f.Type)
+		n := len(f.Names)
+		if n == 0 {
+			n = 1
+		}
+		for i := 0; i < n; i++ {
+			parts = append(parts, t)
+		}
+	}
+
+	return strings.Join(parts, ", ")
 }
