@@ -96,6 +96,7 @@ func (c *configCompiler) compile(cfg *Config, name string) *stepUpMiddleware {
 		}
 	}
 	m.verifier = c.verifier(cfg, extra, m.leeway, m.maxToken)
+	c.warnIDTokensAsBearer(cfg)
 
 	return m
 }
@@ -595,4 +596,25 @@ func isHTTPURL(raw string) bool {
 	u, err := url.Parse(raw)
 
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// warnIDTokensAsBearer warns when an issuer entry would accept the login's own
+// ID tokens as bearer tokens: an ID token proves a login to this client, it
+// is not an access token for APIs (OIDC Core §2, RFC 9068 §1).
+func (c *configCompiler) warnIDTokensAsBearer(cfg *Config) {
+	if cfg.OIDC.ClientID == "" {
+		return
+	}
+	for i := 0; i < len(cfg.Issuers); i++ {
+		ic := cfg.Issuers[i]
+		if ic.Issuer != cfg.OIDC.Issuer || ic.InsecureSkipAudienceCheck {
+			continue
+		}
+		for j := 0; j < len(ic.Audience); j++ {
+			if ic.Audience[j] == cfg.OIDC.ClientID {
+				c.warn(fmt.Sprintf("issuers[%d] accepts the login's ID tokens (audience %q) as bearer tokens; "+
+					"set tokenType: at+jwt or another audience to accept access tokens only", i, ic.Audience[j]))
+			}
+		}
+	}
 }

@@ -128,7 +128,17 @@ func (m *stepUpMiddleware) callback(rw http.ResponseWriter, req *http.Request) {
 	}
 
 	claims, err := m.exchange(req, flow, q.Get("code"))
-	if err != nil {
+	switch {
+	case errors.Is(err, stepup.ErrProviderRejected) || errors.Is(err, stepup.ErrFlowInvalid):
+		// An expired or reused code: the user can simply start again.
+		writePage(rw, http.StatusBadRequest, "Sign-in not completed",
+			"The identity provider did not accept this sign-in any more.", returnTo)
+		return
+	case errors.Is(err, stepup.ErrProviderUnavailable):
+		writePage(rw, http.StatusBadGateway, "Sign-in unavailable",
+			"The identity provider cannot be reached. Try again in a moment.", returnTo)
+		return
+	case err != nil:
 		writePage(rw, http.StatusBadGateway, "Sign-in failed",
 			"The identity provider's answer could not be verified.", returnTo)
 		return
