@@ -256,13 +256,13 @@ func (c *configCompiler) issuer(i int, ic IssuerConfig) stepup.IssuerOptions {
 	case ic.Issuer == "" && !ic.InsecureSkipIssuerCheck:
 		c.problem(where+"issuer", "required (or set insecureSkipIssuerCheck)")
 	case ic.InsecureSkipIssuerCheck:
-		c.warn(fmt.Sprintf("%sinsecureSkipIssuerCheck is on: tokens of any issuer signed by these keys pass", where))
+		c.warn("%sinsecureSkipIssuerCheck is on: tokens of any issuer signed by these keys pass", where)
 	}
 	switch {
 	case len(ic.Audience) == 0 && !ic.InsecureSkipAudienceCheck:
 		c.problem(where+"audience", "required (or set insecureSkipAudienceCheck)")
 	case ic.InsecureSkipAudienceCheck:
-		c.warn(fmt.Sprintf("%sinsecureSkipAudienceCheck is on: tokens minted for other applications pass", where))
+		c.warn("%sinsecureSkipAudienceCheck is on: tokens minted for other applications pass", where)
 	}
 	if len(ic.Algorithms) == 0 {
 		c.problem(where+"algorithms", "required: list the algorithms this issuer signs with (for example RS256)")
@@ -334,7 +334,7 @@ func (c *configCompiler) remote(where string, raw string) *stepup.RemoteKeysOpti
 		return nil
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		c.warn(fmt.Sprintf("%s fetches keys over plain http from %s: anyone on the path can substitute them", where, u.Host))
+		c.warn("%s fetches keys over plain http from %s: anyone on the path can substitute them", where, u.Host)
 	}
 
 	return &stepup.RemoteKeysOptions{
@@ -612,8 +612,8 @@ func (c *configCompiler) warnIDTokensAsBearer(cfg *Config) {
 		}
 		for j := 0; j < len(ic.Audience); j++ {
 			if ic.Audience[j] == cfg.OIDC.ClientID {
-				c.warn(fmt.Sprintf("issuers[%d] accepts the login's ID tokens (audience %q) as bearer tokens; "+
-					"set tokenType: at+jwt or another audience to accept access tokens only", i, ic.Audience[j]))
+				c.warn("issuers[%d] accepts the login's ID tokens (audience %q) as bearer tokens; "+
+					"set tokenType: at+jwt or another audience to accept access tokens only", i, ic.Audience[j])
 			}
 		}
 	}
