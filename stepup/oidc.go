@@ -76,8 +76,9 @@ type RelyingPartyOptions struct {
 	// response_mode, ...) are refused.
 	ExtraAuthParams map[string]string
 	// EssentialACRClaims also requests the ACRs as an essential claim,
-	// claims={"id_token":{"acr":{"essential":true,"values":[...]}}}
-	// (OIDC Core §5.5.1.1), for providers that ignore plain acr_values.
+	// claims={"id_token":{"acr":{"essential":true,"value":"..."}}} (or
+	// "values" for several; the claim named by ACRClaim, such as Entra's
+	// "acrs") (OIDC Core §5.5.1.1), for providers that ignore acr_values.
 	EssentialACRClaims bool
 	// ACRClaim names the ID token claim carrying the ACR, "acr" by default;
 	// an array claim such as Entra ID's "acrs" fills Claims.ACRs.
@@ -394,8 +395,20 @@ func (rp *RelyingParty) setStepUpParams(q url.Values, f *LoginFlow) error {
 		return nil
 	}
 
-	acr := map[string]interface{}{"essential": true, "values": f.ACRValues}
-	claims := map[string]interface{}{"id_token": map[string]interface{}{"acr": acr}}
+	// One value goes as "value", several as "values" in order of preference
+	// (OIDC Core §5.5.1); the claim is the configured ACR claim, so Entra ID
+	// gets {"id_token":{"acrs":{"essential":true,"value":"c1"}}}.
+	acr := map[string]interface{}{"essential": true}
+	if len(f.ACRValues) == 1 {
+		acr["value"] = f.ACRValues[0]
+	} else {
+		acr["values"] = f.ACRValues
+	}
+	name := rp.opts.ACRClaim
+	if name == "" {
+		name = DefaultACRClaim
+	}
+	claims := map[string]interface{}{"id_token": map[string]interface{}{name: acr}}
 	b, err := json.Marshal(claims)
 	if err != nil {
 		return fmt.Errorf("encoding claims parameter: %v", err)

@@ -237,7 +237,13 @@ func TestAuthorizationRequestURL(t *testing.T) {
 			"acr_values": "", "max_age": "", "prompt": "", "login_hint": "", "claims": "", "state": plain.State,
 		}},
 		{name: "essential acr claim", modify: essential, flow: f, want: map[string]string{
-			"claims": `{"id_token":{"acr":{"essential":true,"values":["urn:acr:mfa"]}}}`,
+			"claims": `{"id_token":{"acr":{"essential":true,"value":"urn:acr:mfa"}}}`,
+		}},
+		{name: "essential acrs claim for Entra", modify: func(o *RelyingPartyOptions) {
+			essential(o)
+			o.ACRClaim = "acrs"
+		}, flow: f, want: map[string]string{
+			"claims": `{"id_token":{"acrs":{"essential":true,"value":"urn:acr:mfa"}}}`,
 		}},
 		{name: "essential without acr", modify: essential, flow: plain, want: map[string]string{"claims": ""}},
 		{name: "discovered endpoint", modify: nil, flow: plain, want: map[string]string{
