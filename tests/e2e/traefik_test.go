@@ -18,14 +18,8 @@ type want struct {
 	status int
 	// backend: the response came from the backend (else from Traefik or the plugin).
 	backend bool
-	// exactChallenge is the whole WWW-Authenticate value.
-	exactChallenge string
-	// challenge lists the Bearer auth-params (see checkChallenge).
-	challenge map[string]string
-	// realm the challenge may carry; default realm (the main middleware's).
-	realm string
-	// forbidden: a 403 whose challenge, if any, says insufficient_scope.
-	forbidden bool
+	// challenge is the whole WWW-Authenticate value.
+	challenge string
 	// signIn lists the sign-in query besides rd, which must return to returnTo.
 	signIn   map[string]string
 	returnTo string
@@ -40,15 +34,33 @@ type httpCase struct {
 	want want
 }
 
-// challenges the /admin rule sends when the assurance falls short.
-var adminStepUp = map[string]string{
-	"error":      "insufficient_user_authentication",
-	"acr_values": loa2,
-	"max_age":    "600",
+// lowLevel, tooOld and weakMethods are the step-up challenges of the /admin
+// rule (RFC 9470 §3), by what falls short.
+var (
+	lowLevel    = stepUp(realm, "authentication level is too low", loa2, 600)
+	tooOld      = stepUp(realm, "authentication is too old", loa2, 600)
+	weakMethods = stepUp(realm, "authentication methods are insufficient", loa2, 600)
+)
+
+// noToken is the challenge for a request without a token (RFC 6750 §3).
+func noToken(realm string) string { return `Bearer realm="` + realm + `"` }
+
+// invalid is the challenge for a token that fails verification (RFC 6750 §3.1).
+func invalid(realm, description string) string {
+	return fmt.Sprintf(`Bearer realm=%q, error="invalid_token", error_description=%q`,
+		realm, description)
 }
 
-// invalidToken is the challenge for a token that fails verification.
-var invalidToken = map[string]string{"error": "invalid_token"}
+// stepUp is the RFC 9470 challenge; maxAge < 0 leaves max_age out.
+func stepUp(realm, description, acrValues string, maxAge int) string {
+	s := fmt.Sprintf(`Bearer realm=%q, error="insufficient_user_authentication", `+
+		`error_description=%q, acr_values=%q`, realm, description, acrValues)
+	if maxAge >= 0 {
+		s += fmt.Sprintf(", max_age=%d", maxAge)
+	}
+
+	return s
+}
 
 // checkWant asserts every field w sets.
 func checkWant(t *testing.T, res result, w want) {
@@ -62,21 +74,8 @@ func checkWant(t *testing.T, res result, w want) {
 	if got := res.echo != nil; got != w.backend {
 		t.Errorf("answered by the backend: %v, want %v", got, w.backend)
 	}
-	if w.exactChallenge != "" {
-		if got := res.header.Get("WWW-Authenticate"); got != w.exactChallenge {
-			t.Errorf("WWW-Authenticate %q, want %q", got, w.exactChallenge)
-		}
-	}
-	if w.realm == "" {
-		w.realm = realm
-	}
-	if w.challenge != nil {
-		checkChallenge(t, res, w.realm, w.challenge)
-	}
-	if w.forbidden {
-		if got := res.header.Get("WWW-Authenticate"); got != "" {
-			checkChallenge(t, res, w.realm, map[string]string{"error": "insufficient_scope"})
-		}
+	if got := res.header.Values("WWW-Authenticate"); w.challenge != "" || len(got) > 0 {
+		checkChallenge(t, got, w.challenge)
 	}
 	if w.signIn != nil {
 		checkSignIn(t, res, w.returnTo, w.signIn)
@@ -94,6 +93,8 @@ func runCases(t *testing.T, cases []httpCase) {
 		tc := tc
 		t.Run(tc.name, func(t *testing.T) {
 			res := send(t, tc.req)
+			t.Logf("%d WWW-Authenticate=%q Location=%q", res.status,
+				res.header.Get("WWW-Authenticate"), res.header.Get("Location"))
 			checkWant(t, res, tc.want)
 		})
 	}
@@ -121,13 +122,13 @@ func TestStepUpThroughTraefik(t *testing.T) {
 		{
 			name: "admin without token from an API client",
 			req:  request{path: "/admin/panel", header: map[string]string{"Accept": "application/json"}},
-			want: want{status: 401, exactChallenge: `Bearer realm="` + realm + `"`},
+			want: want{status: 401, challenge: noToken(realm)},
 		},
 		{
 			name: "admin without token from fetch with text/html accepted",
 			req: request{path: "/admin/panel", header: map[string]string{
 				"Sec-Fetch-Mode": "cors", "Accept": "text/html"}},
-			want: want{status: 401, exactChallenge: `Bearer realm="` + realm + `"`},
+			want: want{status: 401, challenge: noToken(realm)},
 		},
 		{
 			name: "admin without token, browser navigation",
@@ -145,30 +146,30 @@ func TestStepUpThroughTraefik(t *testing.T) {
 		{
 			name: "POST to admin looking like a navigation gets 401 not 302",
 			req:  request{method: http.MethodPost, path: "/admin/panel", header: navigate},
-			want: want{status: 401, exactChallenge: `Bearer realm="` + realm + `"`},
+			want: want{status: 401, challenge: noToken(realm)},
 		},
 		{
 			name: "admin with a loa:1 token",
 			req:  request{path: "/admin/panel", token: low},
-			want: want{status: 401, challenge: adminStepUp},
+			want: want{status: 401, challenge: lowLevel},
 		},
 		{
 			name: "admin with loa:2 authenticated 20 minutes ago",
 			req: request{path: "/admin/panel", token: token(t, nil, merge(goodClaims(),
 				map[string]any{"auth_time": time.Now().Add(-20 * time.Minute).Unix()}))},
-			want: want{status: 401, challenge: adminStepUp},
+			want: want{status: 401, challenge: tooOld},
 		},
 		{
 			name: "admin with loa:2 but no otp in amr",
 			req: request{path: "/admin/panel", token: token(t, nil, merge(goodClaims(),
 				map[string]any{"amr": []string{"pwd"}}))},
-			want: want{status: 401, challenge: adminStepUp},
+			want: want{status: 401, challenge: weakMethods},
 		},
 		{
 			name: "admin with loa:2 but no auth_time",
 			req: request{path: "/admin/panel", token: token(t, nil, merge(goodClaims(),
 				map[string]any{"auth_time": nil}))},
-			want: want{status: 401, challenge: adminStepUp},
+			want: want{status: 401, challenge: tooOld},
 		},
 		{
 			name: "admin with a good RS256 token, spoofed headers replaced",
@@ -188,38 +189,38 @@ func TestStepUpThroughTraefik(t *testing.T) {
 		{
 			name: "bad signature",
 			req:  request{path: "/admin/panel", token: realparts.TamperSignature(token(t, nil, goodClaims()))},
-			want: want{status: 401, challenge: invalidToken},
+			want: want{status: 401, challenge: invalid(realm, "token signature is invalid")},
 		},
 		{
 			name: "expired",
 			req: request{path: "/admin/panel", token: token(t, nil, merge(goodClaims(),
 				map[string]any{"exp": time.Now().Add(-10 * time.Minute).Unix()}))},
-			want: want{status: 401, challenge: invalidToken},
+			want: want{status: 401, challenge: invalid(realm, "token is expired")},
 		},
 		{
 			name: "wrong audience",
 			req: request{path: "/admin/panel", token: token(t, nil, merge(goodClaims(),
 				map[string]any{"aud": "other-api"}))},
-			want: want{status: 401, challenge: invalidToken},
+			want: want{status: 401, challenge: invalid(realm, "token audience is not accepted")},
 		},
 		{
 			name: "wrong issuer",
 			req: request{path: "/admin/panel", token: token(t, nil, merge(goodClaims(),
 				map[string]any{"iss": "https://idp.example.net"}))},
-			want: want{status: 401, challenge: invalidToken},
+			want: want{status: 401, challenge: invalid(realm, "token issuer is not accepted")},
 		},
 		{
 			name: "alg none",
 			req: request{path: "/admin/panel", token: realparts.RawToken(
 				map[string]any{"alg": "none", "typ": "JWT"},
 				env.issuer.Claims(merge(goodClaims(), map[string]any{"aud": "api"})), nil)},
-			want: want{status: 401, challenge: invalidToken},
+			want: want{status: 401, challenge: invalid(realm, "token algorithm is not allowed")},
 		},
 		{
 			name: "DELETE account with loa:1 needs step-up",
 			req:  request{method: http.MethodDelete, path: "/api/accounts/1", token: low},
-			want: want{status: 401, challenge: map[string]string{
-				"error": "insufficient_user_authentication", "acr_values": loa2}},
+			want: want{status: 401,
+				challenge: stepUp(realm, "authentication level is too low", loa2, -1)},
 		},
 		{
 			name: "GET account with loa:1",
@@ -235,7 +236,8 @@ func TestStepUpThroughTraefik(t *testing.T) {
 			name: "reports without the finance group",
 			req: request{path: "/reports/q1", token: token(t, nil, merge(lowClaims(),
 				map[string]any{"groups": []string{"staff"}}))},
-			want: want{status: 403, forbidden: true},
+			want: want{status: 403, challenge: `Bearer realm="` + realm +
+				`", error="insufficient_scope", error_description="required claim is missing"`},
 		},
 		{
 			name: "reports with the finance group",
@@ -246,7 +248,7 @@ func TestStepUpThroughTraefik(t *testing.T) {
 		{
 			name: "unruled path without token",
 			req:  request{path: "/home"},
-			want: want{status: 401, exactChallenge: `Bearer realm="` + realm + `"`},
+			want: want{status: 401, challenge: noToken(realm)},
 		},
 		{
 			name: "unruled path with a loa:1 token",
@@ -283,6 +285,7 @@ func TestPathTricks(t *testing.T) {
 		tc := tc
 		t.Run(tc.name, func(t *testing.T) {
 			res := send(t, request{path: tc.path, token: tc.token})
+			t.Logf("%s: %d", tc.path, res.status)
 			if res.echo != nil && res.status == http.StatusOK {
 				t.Errorf("%s reached the backend with 200 (backend saw path %q)", tc.path, res.echo.Path)
 			}
