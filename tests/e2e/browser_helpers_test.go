@@ -185,6 +185,22 @@ func (tb *tab) kind() (string, error) {
 	return chromedp.Run(ctx, chromedp.Evaluate[string](classifyJS))
 }
 
+// waitText waits until the element with id has text, and returns it.
+func (tb *tab) waitText(id string) string {
+	tb.t.Helper()
+
+	ctx, cancel := context.WithTimeout(tb.ctx, 15*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Poll[string](
+		"document.getElementById('"+id+"').textContent || null",
+		chromedp.WithPollingInterval(50*time.Millisecond)))
+	if err != nil {
+		tb.t.Fatalf("waiting for #%s on %s: %v", id, tb.location(), err)
+	}
+
+	return s
+}
+
 // location returns the tab's URL.
 func (tb *tab) location() string {
 	tb.t.Helper()
@@ -324,7 +340,7 @@ func formatHops(hops []hop) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// hopPaths returns "host path" for each hop, for compact assertions.
+// hopURLs returns "status URL" (without query) for each hop, for compact assertions.
 func hopURLs(hops []hop) []string {
 	out := make([]string, len(hops))
 	for i, h := range hops {

@@ -68,8 +68,9 @@ func runMain(m *testing.M) int {
 
 	code := m.Run()
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- traefik log tail (%s) ---\n%s\n",
-			s.traefik.LogPath, s.traefik.LogTail(80))
+		s.traefik.Keep()
+		fmt.Fprintf(os.Stderr, "--- traefik: notable log lines (full log kept in %s) ---\n%s\n",
+			s.traefik.LogPath, s.traefik.NotableLog(60))
 	}
 
 	return code

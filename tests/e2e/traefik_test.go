@@ -327,6 +327,28 @@ func TestAuditMode(t *testing.T) {
 	}
 
 	runCases(t, cases)
+
+	t.Run("decision logged without the token", func(t *testing.T) {
+		tok := realparts.TamperSignature(token(t, nil, lowClaims()))
+		probe := "/admin/audit-probe-" + fmt.Sprint(time.Now().UnixNano())
+		res := send(t, request{host: hostAudit, path: probe, token: tok})
+		checkWant(t, res, want{status: 200, backend: true})
+
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		line, err := env.traefik.WaitForLog(ctx, "stepup-audit@file", probe)
+		if err != nil {
+			t.Fatalf("audit decision for %s not in Traefik's log: %v", probe, err)
+		}
+		t.Logf("traefik: %s", line)
+		if !strings.Contains(line, "audit") {
+			t.Errorf("decision line does not say audit: %s", line)
+		}
+		sig := tok[strings.LastIndexByte(tok, '.')+1:]
+		if lines := env.traefik.LogLines(sig); len(lines) > 0 {
+			t.Errorf("the token appears in Traefik's log: %s", lines[0])
+		}
+	})
 }
 
 // TestBrokenConfig checks that a middleware whose New fails disables only

@@ -113,7 +113,9 @@ func StartTraefikT(t TB, opts TraefikOptions) *Traefik {
 
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("--- traefik log tail (%s) ---\n%s", tr.LogPath, tr.LogTail(60))
+			tr.Keep()
+			t.Logf("--- traefik: notable log lines (full log kept in %s) ---\n%s",
+				tr.LogPath, tr.NotableLog(60))
 		}
 		tr.Stop()
 	})
@@ -421,6 +423,10 @@ func (tr *Traefik) Stop() {
 	tr.cleanWorkDir()
 }
 
+// Keep stops Stop from removing a temporary working directory, so the logs
+// survive for a post-mortem.
+func (tr *Traefik) Keep() { tr.removeWorkDir = false }
+
 // cleanWorkDir removes the working directory when StartTraefik created it.
 func (tr *Traefik) cleanWorkDir() {
 	if tr.removeWorkDir {
@@ -443,6 +449,23 @@ func (tr *Traefik) Log() string {
 // LogTail returns the last n lines of Traefik's output and log.
 func (tr *Traefik) LogTail(n int) string {
 	lines := strings.Split(strings.TrimRight(tr.Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+
+	return strings.Join(lines, "\n")
+}
+
+// NotableLog returns the last n lines of the log that are warnings, errors,
+// panics or the plugin's own lines, skipping Traefik's debug chatter.
+func (tr *Traefik) NotableLog(n int) string {
+	var lines []string
+	for _, line := range strings.Split(tr.Log(), "\n") {
+		if strings.Contains(line, " WRN ") || strings.Contains(line, " ERR ") ||
+			strings.Contains(line, "panic") || strings.Contains(line, "plugin=") {
+			lines = append(lines, line)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
