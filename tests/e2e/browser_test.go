@@ -205,20 +205,19 @@ func TestBrowserStepUp(t *testing.T) {
 	main := newTab(t, s.browser, shots)
 	var steppedUpAt time.Time
 
-	// step runs one journey as a subtest; once one fails, the journeys of
-	// the same session that follow it are skipped.
+	// step runs one journey as a subtest; once one stops half-way (Fatal),
+	// the journeys of the same session that follow it are skipped. A journey
+	// that completes with errors lets the next ones run.
 	broken := false
 	step := func(name string, f func(t *testing.T, tb *tab)) {
 		t.Run(name, func(t *testing.T) {
 			if broken {
-				t.Skip("an earlier journey of this session failed")
+				t.Skip("an earlier journey of this session stopped half-way")
 			}
-			defer func() {
-				if t.Failed() {
-					broken = true
-				}
-			}()
+			completed := false
+			defer func() { broken = broken || !completed }()
 			f(t, main.use(t))
+			completed = true
 		})
 	}
 
