@@ -309,8 +309,11 @@ func (tr *Traefik) SetDynamic(ctx context.Context, dynamic string) error {
 }
 
 // writeDynamic writes the user's file, then a marker router naming the next
-// generation. The provider reads the whole directory on every change, so a
-// configuration that contains the marker also contains the user's file.
+// generation. On every change the provider reads the whole directory in name
+// order, marker file first: a read that sees the new marker opens the user's
+// file after it was replaced, so a configuration carrying the marker carries
+// the new user file too. (With the marker read last, a read started by an
+// earlier event could pair the new marker with the old user file.)
 func (tr *Traefik) writeDynamic(dynamic string) error {
 	if err := writeAtomic(filepath.Join(tr.dynamicDir, "user.yml"), dynamic); err != nil {
 		return err
@@ -326,7 +329,7 @@ func (tr *Traefik) writeDynamic(dynamic string) error {
       service: noop@internal
 `, "`", markerPrefix, tr.generation, "`")
 
-	return writeAtomic(filepath.Join(tr.dynamicDir, "zz-realparts.yml"), marker)
+	return writeAtomic(filepath.Join(tr.dynamicDir, "00-realparts-generation.yml"), marker)
 }
 
 // writeAtomic writes through a temporary name the provider ignores.
