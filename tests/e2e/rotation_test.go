@@ -77,6 +77,20 @@ func TestKeyRotation(t *testing.T) {
 		t.Logf("already verified token signed with the removed kid: status %d", res.status)
 	})
 
+	t.Run("a burst of unknown kids does not hammer the JWKS", func(t *testing.T) {
+		ghost := realparts.MustKey(realparts.NewRSAKey("ghost"))
+		before := env.rotIssuer.JWKSFetches()
+		for i := 0; i < 20; i++ {
+			res := rotation(rotationToken(t, ghost))
+			if res.status != http.StatusUnauthorized {
+				t.Fatalf("token with an unpublished kid: status %d, want 401", res.status)
+			}
+		}
+		if n := env.rotIssuer.JWKSFetches() - before; n > 1 {
+			t.Errorf("%d JWKS fetches for 20 tokens with an unknown kid, want at most 1 (cooldown)", n)
+		}
+	})
+
 	t.Run("JWKS outage keeps the last good keys", func(t *testing.T) {
 		env.rotIssuer.FailJWKS(http.StatusServiceUnavailable)
 		defer env.rotIssuer.FailJWKS(0)

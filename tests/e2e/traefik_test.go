@@ -144,6 +144,12 @@ func TestStepUpThroughTraefik(t *testing.T) {
 				signIn: map[string]string{"acr_values": loa2, "max_age": "600"}},
 		},
 		{
+			name: "admin without token, HEAD navigation",
+			req:  request{method: http.MethodHead, path: "/admin/panel", header: navigate},
+			want: want{status: 302, returnTo: "/admin/panel",
+				signIn: map[string]string{"acr_values": loa2, "max_age": "600"}},
+		},
+		{
 			name: "POST to admin looking like a navigation gets 401 not 302",
 			req:  request{method: http.MethodPost, path: "/admin/panel", header: navigate},
 			want: want{status: 401, challenge: noToken(realm)},
