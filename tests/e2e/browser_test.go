@@ -15,17 +15,21 @@ import (
 
 // The browser tests drive a headless Chromium through the built-in OIDC login
 // with real parts only: two Traefik replicas (A and B, same configuration)
-// loading the plugin, the Node test IdP (tests/idp) twice (one refuses
-// urn:stepup:loa:2), and the HTML app as backend.
+// loading the plugin, the Node test IdP (tests/idp) three times (two refuse
+// urn:stepup:loa:2: one grants loa:1 instead, one answers an error), and the
+// HTML app as backend.
 //
 // Hosts keep cookies apart (cookies ignore ports, not hosts): Traefik is
 // browsed as localhost (middleware stepup), refuse.localhost
-// (stepup-refuse, the refusing IdP) and replica.localhost (stepup-replica,
+// (stepup-refuse, the downgrading IdP), refuse-error.localhost
+// (stepup-refuse-error, the IdP answering unmet_authentication_requirements)
+// and replica.localhost (stepup-replica,
 // whose callback is always replica B's); the IdPs as 127.0.0.1. Chromium
 // resolves every *.localhost name to loopback.
 const (
 	hostMain    = "localhost"
 	hostRefuse  = "refuse.localhost"
+	hostRefErr  = "refuse-error.localhost"
 	hostReplica = "replica.localhost"
 
 	browserClientID     = "stepup-browser"
@@ -39,6 +43,7 @@ const (
 // browserStack is everything the browser journeys use.
 type browserStack struct {
 	idp, refuseIdP *realparts.IdP
+	refuseErrIdP   *realparts.IdP
 	app            *realparts.App
 	a, b           *realparts.Traefik
 	browser        *realparts.Browser
@@ -90,6 +95,7 @@ func browserDynamic(s *browserStack, portB int) string {
 	b.WriteString("http:\n  routers:")
 	b.WriteString(router("main", hostMain, "stepup"))
 	b.WriteString(router("refuse", hostRefuse, "stepup-refuse"))
+	b.WriteString(router("refuse-error", hostRefErr, "stepup-refuse-error"))
 	b.WriteString(router("replica", hostReplica, "stepup-replica"))
 	fmt.Fprintf(&b, `
   services:
@@ -100,10 +106,12 @@ func browserDynamic(s *browserStack, portB int) string {
   middlewares:
     stepup:%s
     stepup-refuse:%s
+    stepup-refuse-error:%s
     stepup-replica:%s
 `, s.app.URL,
 		middleware(s.idp.Issuer, "\n            providerLogout: true"),
 		middleware(s.refuseIdP.Issuer, ""),
+		middleware(s.refuseErrIdP.Issuer, ""),
 		middleware(s.idp.Issuer, fmt.Sprintf("\n            redirectURL: %q",
 			origin(hostReplica, portB)+"/_stepup/callback")))
 
@@ -148,6 +156,8 @@ func startBrowserStack(t *testing.T) *browserStack {
 		Clients: []realparts.IdPClient{client(hostMain, hostReplica)}})
 	s.refuseIdP = realparts.StartIdPT(t, realparts.IdPOptions{Root: root, RefuseACR: "urn:stepup:loa:2",
 		Clients: []realparts.IdPClient{client(hostRefuse)}})
+	s.refuseErrIdP = realparts.StartIdPT(t, realparts.IdPOptions{Root: root, RefuseACR: "urn:stepup:loa:2",
+		RefuseMode: "error", Clients: []realparts.IdPClient{client(hostRefErr)}})
 	s.app = realparts.StartAppT(t)
 	dynamic := browserDynamic(s, portB)
 
@@ -339,29 +349,14 @@ func TestBrowserStepUp(t *testing.T) {
 		tb.expect(tb.open(a+"/"), pageLogin, m, "opening / after the logout")
 	})
 
-	t.Run("5 an IdP that refuses level 2 ends on the 403 page", func(t *testing.T) {
-		tb := newTab(t, s.browser, shots)
-		r := origin(hostRefuse, s.a.Port)
-		m := tb.rec.mark()
-		kind := tb.open(r + "/admin")
-		tb.expect(kind, pageLogin, m, "opening /admin without a session")
-		kind = tb.signIn("alice", "alice-password")
-		tb.expect(kind, pageStepup, m, "after the password at the refusing IdP")
-		title, msg := tb.text("stepup-title"), tb.text("stepup-message")
-		if !strings.Contains(msg, "urn:stepup:loa:2") {
-			t.Errorf("403 page %q: %q does not name the required level", title, msg)
-		}
-		time.Sleep(1500 * time.Millisecond) // a loop would keep navigating
-		hops := tb.rec.since(m)
-		if last := hops[len(hops)-1]; last.Status != 403 {
-			t.Errorf("last hop %s, want a 403", last)
-		}
-		if len(hops) > 10 {
-			t.Errorf("%d document hops from /admin to the 403 page, want a handful (a loop?):\n%s",
-				len(hops), formatHops(hops))
-		}
-		t.Logf("title %q, message %q\nhops (%d):\n%s", title, msg, len(hops), formatHops(hops))
-		tb.screenshot("5-final-403")
+	t.Run("5 an IdP that grants level 1 instead of 2 ends on the 403 page", func(t *testing.T) {
+		refused(t, newTab(t, s.browser, shots), origin(hostRefuse, s.a.Port), "5-final-403-downgrade",
+			"Stronger sign-in required", true)
+	})
+
+	t.Run("5b an IdP that answers unmet_authentication_requirements ends on the 403 page", func(t *testing.T) {
+		refused(t, newTab(t, s.browser, shots), origin(hostRefErr, s.a.Port), "5b-final-403-error",
+			"Sign-in not completed", false)
 	})
 
 	t.Run("7 replicas share sessions and complete each other's logins", func(t *testing.T) {
@@ -406,6 +401,39 @@ func TestBrowserStepUp(t *testing.T) {
 		tb.screenshot("7-final-replica")
 	})
 	t.Logf("browser suite: %s", time.Since(started).Round(time.Millisecond))
+}
+
+// refused opens /admin at base, whose IdP never grants urn:stepup:loa:2,
+// and checks the journey ends on the plugin's 403 page titled title after a
+// handful of hops, and stays there. With password, the IdP asks for it first.
+func refused(t *testing.T, tb *tab, base, shot, title string, password bool) {
+	t.Helper()
+
+	m := tb.rec.mark()
+	kind := tb.open(base + "/admin")
+	if password {
+		tb.expect(kind, pageLogin, m, "opening /admin without a session")
+		kind = tb.signIn("alice", "alice-password")
+	}
+	tb.expect(kind, pageStepup, m, "at the refusing IdP")
+	gotTitle, msg := tb.text("stepup-title"), tb.text("stepup-message")
+	if gotTitle != title {
+		t.Errorf("403 page titled %q, want %q", gotTitle, title)
+	}
+	if password && !strings.Contains(msg, "urn:stepup:loa:2") {
+		t.Errorf("403 page %q does not name the required level", msg)
+	}
+	time.Sleep(1500 * time.Millisecond) // a loop would keep navigating
+	hops := tb.rec.since(m)
+	if last := hops[len(hops)-1]; last.Status != 403 || !strings.Contains(last.URL, "/_stepup/callback") {
+		t.Errorf("last hop %s, want the callback answering 403", last)
+	}
+	if len(hops) > 10 {
+		t.Errorf("%d document hops from /admin to the 403 page, want a handful (a loop?):\n%s",
+			len(hops), formatHops(hops))
+	}
+	t.Logf("title %q, message %q\nhops (%d):\n%s", gotTitle, msg, len(hops), formatHops(hops))
+	tb.screenshot(shot)
 }
 
 // pluginLog returns the plugin's decision lines and Traefik's warnings and
