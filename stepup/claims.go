@@ -51,6 +51,13 @@ type Claims struct {
 	// Raw holds every claim as decoded, numbers as json.Number, for claim
 	// rules and claim headers. Read it through Values.
 	Raw map[string]interface{}
+
+	// Joined maps every top-level claim for which Values gives something to
+	// those values joined with ",": the value of a claim header, computed
+	// once when the token is decoded so that a cached token costs a map
+	// lookup per header (a claim name with dots that is not itself a claim
+	// is not in it: ask Values). Nil in Claims not made by this package.
+	Joined map[string]string
 }
 
 // ParseClaims decodes a JWT claims set (RFC 7519 §4) and normalises it.
@@ -103,8 +110,48 @@ func decodeClaims(payload []byte) (*Claims, error) {
 	if c.ACR != "" {
 		c.ACRs = []string{c.ACR}
 	}
+	c.Joined = joinClaims(raw)
 
 	return c, nil
+}
+
+// joinClaims computes Claims.Joined: strings as they are, numbers and
+// booleans as Values renders them, arrays their scalar members joined.
+func joinClaims(raw map[string]interface{}) map[string]string {
+	joined := make(map[string]string, len(raw))
+	for name, v := range raw {
+		if s, isString := v.(string); isString {
+			joined[name] = s
+			continue
+		}
+		if arr, isArray := v.([]interface{}); isArray {
+			if s, ok := joinScalars(arr); ok {
+				joined[name] = s
+			}
+			continue
+		}
+		if s, isScalar := scalarString(v); isScalar {
+			joined[name] = s
+		}
+	}
+
+	return joined
+}
+
+// joinScalars joins the string, number and boolean members of arr with ","
+// and reports whether there was any.
+func joinScalars(arr []interface{}) (string, bool) {
+	parts := make([]string, 0, len(arr))
+	for i := 0; i < len(arr); i++ {
+		if s, isScalar := scalarString(arr[i]); isScalar {
+			parts = append(parts, s)
+		}
+	}
+	if len(parts) == 0 {
+		return "", false
+	}
+
+	return strings.Join(parts, ","), true
 }
 
 // decodeObject decodes one JSON object, numbers as json.Number, and refuses

@@ -2,6 +2,7 @@ package stepup
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -45,6 +46,12 @@ type RuleOptions struct {
 type Policy struct {
 	groups      []*prefixGroup // longest prefix first
 	defaultRule *Rule
+
+	// prefixes matches the longest rule prefix of a path in one native call
+	// (the alternatives are tried longest first); groupIndex finds its group.
+	// Nil when there is no rule.
+	prefixes   *regexp.Regexp
+	groupIndex map[string]int
 }
 
 // prefixGroup holds the rules of one path prefix, so Match tests each
@@ -68,6 +75,7 @@ type Rule struct {
 	maxAge    time.Duration
 	hasMaxAge bool
 	claims    []ClaimRequirement
+	requires  bool // any of the above requirements is set
 }
 
 // NewPolicy compiles rules against the ACR ladder (weakest first). It reports
@@ -89,8 +97,26 @@ func NewPolicy(ladder []string, rules []RuleOptions) (*Policy, error) {
 	}
 
 	p := &Policy{groups: groupRules(compiled), defaultRule: &Rule{id: "default"}}
+	p.prefixes, p.groupIndex = indexGroups(p.groups)
 
 	return p, nil
+}
+
+// indexGroups compiles the prefix matcher of groups, longest prefix first:
+// Go's regexp prefers the leftmost alternative, so the first prefix that
+// matches is the longest.
+func indexGroups(groups []*prefixGroup) (*regexp.Regexp, map[string]int) {
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	alternatives := make([]string, len(groups))
+	index := make(map[string]int, len(groups))
+	for i := 0; i < len(groups); i++ {
+		alternatives[i] = regexp.QuoteMeta(groups[i].prefix)
+		index[groups[i].prefix] = i
+	}
+
+	return regexp.MustCompile("^(?:" + strings.Join(alternatives, "|") + ")"), index
 }
 
 // checkLadder refuses empty and repeated ACR levels.
@@ -134,6 +160,7 @@ func newRule(i int, o RuleOptions, ladder []string) (*Rule, []string) {
 	if len(r.acrValues) > 0 {
 		r.acceptACR = stringSet(r.acrValues)
 	}
+	r.requires = r.acceptACR != nil || r.amrAll != nil || r.amrAny != nil || r.hasMaxAge || r.claims != nil
 
 	return r, nil
 }
@@ -310,13 +337,40 @@ func (g *prefixGroup) add(r *Rule) {
 // result of CanonicalPath. Matching is case-sensitive: "/ADMIN" does not
 // match "/admin" (see CanonicalPath).
 func (p *Policy) Match(method, path string) *Rule {
-	method = strings.ToUpper(method)
-	for _, g := range p.groups {
+	if p.prefixes == nil {
+		return p.defaultRule
+	}
+	// One native call instead of an interpreted loop over the prefixes.
+	loc := p.prefixes.FindStringIndex(path)
+	if loc == nil {
+		return p.defaultRule
+	}
+
+	i := p.groupIndex[path[:loc[1]]]
+	if g := p.groups[i]; len(g.byMethod) == 0 {
+		return g.any // every group has a rule for every method or for some
+	}
+
+	return matchFrom(p, i, method, path)
+}
+
+// matchFrom returns the rule of the first group from p.groups[start] on
+// whose prefix starts path and that has a rule for method. (A function, not
+// a method: cheaper to call under Yaegi.)
+func matchFrom(p *Policy, start int, method, path string) *Rule {
+	upper := "" // the method upper-cased, computed only when a group needs it
+	for i := start; i < len(p.groups); i++ {
+		g := p.groups[i]
 		if !strings.HasPrefix(path, g.prefix) {
 			continue
 		}
-		if r := g.byMethod[method]; r != nil {
-			return r
+		if len(g.byMethod) > 0 {
+			if upper == "" {
+				upper = strings.ToUpper(method)
+			}
+			if r := g.byMethod[upper]; r != nil {
+				return r
+			}
 		}
 		if g.any != nil {
 			return g.any
@@ -360,10 +414,21 @@ func (r *Rule) RequiresFreshLogin() bool { return r.hasMaxAge }
 // claims a route requires, and would refuse users whose claims a fresh
 // login might have refreshed.
 func (r *Rule) Check(c *Claims, now time.Time, leeway time.Duration) error {
+	// Under Yaegi a call allocates the callee's whole frame: a rule that
+	// requires nothing (the default rule) returns before any of it.
+	if !r.requires {
+		return nil
+	}
+
+	return r.check(c, now, leeway)
+}
+
+// check is Check for a rule with requirements.
+func (r *Rule) check(c *Claims, now time.Time, leeway time.Duration) error {
 	// Each requirement is tested inline before calling its helper: under
 	// Yaegi a call costs microseconds, and most rules set one or two.
 	if r.acceptACR != nil && !anyInSet(c.ACRs, r.acceptACR) {
-		return fmt.Errorf("%s: acr %q: %w", r.id, c.ACRs, ErrACRInsufficient)
+		return r.acrError(c)
 	}
 
 	if r.amrAll != nil || r.amrAny != nil {
@@ -383,6 +448,11 @@ func (r *Rule) Check(c *Claims, now time.Time, leeway time.Duration) error {
 	}
 
 	return nil
+}
+
+// acrError reports ACRs below the rule's (kept out of Check's frame).
+func (r *Rule) acrError(c *Claims) error {
+	return fmt.Errorf("%s: acr %q: %w", r.id, c.ACRs, ErrACRInsufficient)
 }
 
 // anyInSet reports whether one of list is in set: for ACRs, whether one of
