@@ -319,6 +319,7 @@ func TestBrowserNavigationIsRedirected(t *testing.T) {
 		{name: "POST from a form", want: 401, req: request{method: "POST", target: "/admin", headers: map[string]string{"Sec-Fetch-Mode": "navigate", "Cookie": cookie}}},
 		{name: "websocket upgrade", want: 401, req: request{target: "/admin", headers: map[string]string{"Upgrade": "websocket", "Connection": "Upgrade", "Accept": "text/html", "Cookie": cookie}}},
 		{name: "event stream", want: 401, req: request{target: "/admin", headers: map[string]string{"Accept": "text/event-stream", "Cookie": cookie}}},
+		{name: "event stream claiming navigation", want: 401, req: request{target: "/admin", headers: map[string]string{"Accept": "text/event-stream", "Sec-Fetch-Mode": "navigate"}}},
 		{name: "curl", want: 401, req: request{target: "/admin", headers: map[string]string{"Accept": "*/*"}}},
 		{name: "json preferred", want: 401, req: request{target: "/admin", headers: map[string]string{"Accept": "application/json, text/html;q=0.5"}}},
 		{name: "bearer caller", want: 401, req: request{target: "/admin", headers: map[string]string{"Sec-Fetch-Mode": "navigate", "Authorization": "Bearer " + weak}}},

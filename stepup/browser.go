@@ -20,7 +20,8 @@ func IsNavigation(r *http.Request) bool {
 		return false
 	}
 	h := r.Header
-	if h.Get("Upgrade") != "" || h.Get("X-Requested-With") != "" {
+	if h.Get("Upgrade") != "" || h.Get("X-Requested-With") != "" ||
+		strings.Contains(h.Get("Accept"), "text/event-stream") {
 		return false
 	}
 	if strings.HasPrefix(strings.ToLower(h.Get("Authorization")), "bearer ") {
