@@ -43,10 +43,34 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, orphaned := context.WithCancel(ctx)
+	defer orphaned()
+	go watchParent(ctx, orphaned)
 
 	if err := run(ctx, opts); err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		os.Exit(1)
+	}
+}
+
+// watchParent calls stop when the demo's parent goes away. `go run` passes
+// no signal on: a SIGTERM sent to it alone would otherwise leave the demo,
+// Traefik and the IdP running.
+func watchParent(ctx context.Context, stop context.CancelFunc) {
+	parent := os.Getppid()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if os.Getppid() != parent {
+			fmt.Println("\ndemo: the parent process is gone")
+			stop()
+			return
+		}
 	}
 }
 
