@@ -81,10 +81,21 @@ func (m *stepUpMiddleware) redirectURI(req *http.Request) string {
 
 // startLogin redirects a browser to the provider, asking for what rule needs.
 // The flow's secrets and the return path go into a sealed cookie of their own.
-func (m *stepUpMiddleware) startLogin(rw http.ResponseWriter, req *http.Request, rule *stepup.Rule) {
+// A login that is only too old asks the provider to authenticate again
+// (prompt=login); one that is too weak lets the provider keep its session and
+// ask only for what is missing.
+func (m *stepUpMiddleware) startLogin(
+	rw http.ResponseWriter,
+	req *http.Request,
+	rule *stepup.Rule,
+	reason error,
+) {
 	maxAge, hasMaxAge := rule.MaxAge()
 	flow, err := stepup.NewLoginFlow(req.URL.RequestURI(), rule.ACRValues(), maxAge, hasMaxAge,
 		rule.ID(), m.now(), stepup.DefaultFlowTTL)
+	if err == nil {
+		flow.Reauthenticate = errors.Is(reason, stepup.ErrAuthTooOld)
+	}
 	if err != nil {
 		m.log.errorf("starting login: %v", err)
 		writePage(rw, http.StatusInternalServerError, "Sign-in unavailable", "The sign-in could not be started.", "")
@@ -203,19 +214,29 @@ func (m *stepUpMiddleware) ruleForPath(returnTo string) *stepup.Rule {
 // been checked, so the provider's (sanitised) words may be shown.
 func (m *stepUpMiddleware) providerError(rw http.ResponseWriter, req *http.Request, returnTo string, err error) {
 	m.logDecision(req, nil, nil, "provider refused", err)
-	status := http.StatusForbidden
+	if errors.Is(err, stepup.ErrACRInsufficient) {
+		rule := m.ruleForPath(returnTo)
+		writePage(rw, http.StatusForbidden, "Stronger sign-in required",
+			"The identity provider could not provide the authentication this page requires: "+
+				requirements(rule, err)+".", "")
+		return
+	}
 	msg := "The identity provider did not complete the sign-in: " +
 		strings.TrimPrefix(err.Error(), stepup.ErrProviderRejected.Error()+": ")
-	if errors.Is(err, stepup.ErrACRInsufficient) {
-		msg = "The identity provider could not provide the authentication this page requires. " + msg
-		returnTo = ""
-	}
-	writePage(rw, status, "Sign-in not completed", msg, returnTo)
+	writePage(rw, http.StatusForbidden, "Sign-in not completed", msg, returnTo)
 }
 
 // insufficientMessage says what the route required and what the provider
 // granted, for the 403 page after a step-up that fell short.
 func insufficientMessage(rule *stepup.Rule, claims *stepup.Claims, err error) string {
+	granted := "level " + orNone(claims.ACR) + " with methods " + orNone(strings.Join(claims.AMR, ", "))
+
+	return fmt.Sprintf("This page requires %s. Your identity provider granted %s (%s).",
+		requirements(rule, err), granted, describe(err))
+}
+
+// requirements says in words what rule asks of the authentication.
+func requirements(rule *stepup.Rule, err error) string {
 	var need []string
 	if v := rule.ACRValues(); len(v) > 0 {
 		need = append(need, "authentication level "+strings.Join(v, " or "))
@@ -226,10 +247,11 @@ func insufficientMessage(rule *stepup.Rule, claims *stepup.Claims, err error) st
 	if errors.Is(err, stepup.ErrAMRInsufficient) {
 		need = append(need, "other authentication methods")
 	}
-	granted := "level " + orNone(claims.ACR) + " with methods " + orNone(strings.Join(claims.AMR, ", "))
+	if len(need) == 0 {
+		return "a stronger authentication"
+	}
 
-	return fmt.Sprintf("This page requires %s. Your identity provider granted %s (%s).",
-		strings.Join(need, " and "), granted, describe(err))
+	return strings.Join(need, " and ")
 }
 
 func orNone(s string) string {

@@ -203,7 +203,7 @@ func TestLoginStepsUpAndKeepsTheSession(t *testing.T) {
 	q := auth.Query()
 	want := map[string]string{
 		"response_type": "code", "client_id": testClientID, "acr_values": loa2, "max_age": "600",
-		"prompt": "login", "code_challenge_method": "S256",
+		"prompt": "", "code_challenge_method": "S256",
 		"redirect_uri": "http://app.example.test/_stepup/callback",
 	}
 	for k, v := range want {
@@ -437,5 +437,28 @@ func TestLoginConfigProblems(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
+	}
+}
+
+func TestLoginAsksForANewAuthenticationOnlyWhenTooOld(t *testing.T) {
+	p := newFakeProvider(t)
+	m, _, _ := newLoginMiddleware(t, p)
+	tests := []struct {
+		name       string
+		token      string
+		wantPrompt string
+	}{
+		{name: "weaker but fresh login", token: mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute)), wantPrompt: ""},
+		{name: "strong but old login", token: mintES256(t, claimsAt(loa2, []string{"pwd", "otp"}, time.Hour)), wantPrompt: "login"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBrowser(t, m)
+			b.cookies["stepup_session"] = &http.Cookie{Name: "stepup_session", Value: tt.token}
+			q := location(t, b.get("/admin")).Query()
+			if q.Get("prompt") != tt.wantPrompt || q.Get("max_age") != "600" {
+				t.Errorf("prompt=%q max_age=%q, want prompt %q and max_age 600", q.Get("prompt"), q.Get("max_age"), tt.wantPrompt)
+			}
+		})
 	}
 }

@@ -488,7 +488,7 @@ func (m *stepUpMiddleware) challenge(
 		maxAge = int(age / time.Second)
 	}
 	if m.login != nil && stepup.IsNavigation(req) {
-		m.startLogin(rw, req, rule)
+		m.startLogin(rw, req, rule, err)
 		return
 	}
 	if m.signIn != nil && stepup.IsNavigation(req) {
@@ -538,6 +538,9 @@ func (m *stepUpMiddleware) refuse(
 // describe returns the short, fixed description of an error's category for
 // error_description: never the token, never details an attacker could probe.
 func describe(err error) string {
+	if err == nil {
+		return ""
+	}
 	for i := 0; i < len(describedErrors); i++ {
 		if errors.Is(err, describedErrors[i]) {
 			return describedErrors[i].Error()
@@ -549,7 +552,7 @@ func describe(err error) string {
 
 // describedErrors are the categories shown to clients, most specific first.
 var describedErrors = []error{
-	stepup.ErrTokenAmbiguous, stepup.ErrTokenTooLarge, stepup.ErrTokenMalformed,
+	stepup.ErrTokenMissing, stepup.ErrTokenAmbiguous, stepup.ErrTokenTooLarge, stepup.ErrTokenMalformed,
 	stepup.ErrAlgorithmNotAllowed, stepup.ErrCriticalHeader, stepup.ErrKeyNotFound,
 	stepup.ErrSignatureInvalid, stepup.ErrIssuerInvalid, stepup.ErrAudienceInvalid,
 	stepup.ErrTypeInvalid, stepup.ErrExpired, stepup.ErrNotYetValid, stepup.ErrIssuedInFuture,

@@ -35,9 +35,13 @@ type LoginFlow struct {
 	ACRValues []string `json:"a,omitempty"`
 	// MaxAge is the requested max_age in seconds, meaningful when HasMaxAge.
 	MaxAge int `json:"m,omitempty"`
-	// HasMaxAge tells whether max_age (and prompt=login) is requested; a
-	// MaxAge of 0 with HasMaxAge means "authenticate again now".
+	// HasMaxAge tells whether max_age is requested; a MaxAge of 0 with
+	// HasMaxAge means "authenticate again now".
 	HasMaxAge bool `json:"h,omitempty"`
+	// Reauthenticate asks the provider to authenticate the user again
+	// (prompt=login) even if its own session looks fresh: set it when the
+	// step-up is needed because the last authentication is too old.
+	Reauthenticate bool `json:"p,omitempty"`
 	// ExpiresAt is when the flow stops being accepted, in Unix seconds.
 	ExpiresAt int64 `json:"e"`
 }

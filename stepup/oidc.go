@@ -336,9 +336,9 @@ func isHTTPURL(raw string) bool {
 // AuthorizationRequestURL returns the URL to redirect the browser to for
 // flow f (OIDC Core §3.1.2.1): response_type=code, client_id, redirect_uri,
 // scope, state, nonce, PKCE S256 (RFC 7636 §4.3), and the step-up request
-// from the flow: acr_values when it has ACRs, max_age and prompt=login when
-// it demands freshness, the essential acr claim when EssentialACRClaims is
-// set. loginHint, when not empty, is sent as login_hint. A query already in
+// from the flow: acr_values when it has ACRs, max_age when it has one,
+// prompt=login when it demands a new authentication, the essential acr
+// claim when EssentialACRClaims is set. loginHint, when not empty, is sent as login_hint. A query already in
 // the authorization endpoint is kept. It may run discovery first (errors
 // wrap ErrProviderUnavailable).
 func (rp *RelyingParty) AuthorizationRequestURL(
@@ -380,15 +380,19 @@ func (rp *RelyingParty) AuthorizationRequestURL(
 }
 
 // setStepUpParams adds what flow f asks of the authentication (OIDC Core
-// §3.1.2.1): acr_values in order of preference, max_age with prompt=login
-// (a fresh authentication is demanded, and some providers honour max_age
-// only with it), and optionally the essential acr claim (§5.5.1.1).
+// §3.1.2.1): acr_values in order of preference, max_age, prompt=login when
+// the user must authenticate again (the previous login is too old, or
+// max_age is 0; some providers honour max_age only with it), and optionally
+// the essential acr claim (§5.5.1.1). A step-up from a fresh but weaker
+// login sends no prompt, so the provider asks only for what is missing.
 func (rp *RelyingParty) setStepUpParams(q url.Values, f *LoginFlow) error {
 	if len(f.ACRValues) > 0 {
 		q.Set("acr_values", strings.Join(f.ACRValues, " "))
 	}
 	if f.HasMaxAge {
 		q.Set("max_age", strconv.Itoa(f.MaxAge))
+	}
+	if f.Reauthenticate || (f.HasMaxAge && f.MaxAge == 0) {
 		q.Set("prompt", "login")
 	}
 	if !rp.opts.EssentialACRClaims || len(f.ACRValues) == 0 {

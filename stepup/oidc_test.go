@@ -217,6 +217,12 @@ func TestAuthorizationRequestURL(t *testing.T) {
 		explicit(o)
 		o.EssentialACRClaims = true
 	}
+	aged, err := NewLoginFlow("/", []string{"urn:acr:mfa"}, 10*time.Minute, true, "", flowNow, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := *aged
+	stale.Reauthenticate = true
 	p := newFakeIdP(t) // for a relying party built from discovery
 
 	tests := []struct {
@@ -246,6 +252,12 @@ func TestAuthorizationRequestURL(t *testing.T) {
 			"claims": `{"id_token":{"acrs":{"essential":true,"value":"urn:acr:mfa"}}}`,
 		}},
 		{name: "essential without acr", modify: essential, flow: plain, want: map[string]string{"claims": ""}},
+		{name: "max age from a fresh weaker login", modify: explicit, flow: aged, want: map[string]string{
+			"max_age": "600", "prompt": "", "acr_values": "urn:acr:mfa",
+		}},
+		{name: "max age after a too old login", modify: explicit, flow: &stale, want: map[string]string{
+			"max_age": "600", "prompt": "login",
+		}},
 		{name: "discovered endpoint", modify: nil, flow: plain, want: map[string]string{
 			"tenant": "t1", "scope": "openid", "response_type": "code",
 		}},
