@@ -37,9 +37,11 @@ nested: tools
 	done
 
 ## demo: Traefik + plugin + OIDC provider + backend on loopback; Ctrl-C stops everything
-demo: tools
-	scripts/idp.sh install
-	cd tests/e2e && STEPUP_TRAEFIK=$$(../../scripts/tools.sh traefik) go run ./cmd/demo
+demo:
+	@scripts/tools.sh traefik >/dev/null
+	@scripts/idp.sh install
+	@cd tests/e2e && go build -o "$(STEPUP_CACHE)/bin/stepup-demo" ./cmd/demo
+	@cd tests/e2e && STEPUP_TRAEFIK=$$(../../scripts/tools.sh traefik) "$(STEPUP_CACHE)/bin/stepup-demo" $(DEMO_FLAGS)
 
 ## bench: Go benchmarks natively and through Yaegi, side by side
 bench: tools
