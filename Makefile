@@ -43,7 +43,10 @@ demo:
 	@cd tests/e2e && go build -o "$(STEPUP_CACHE)/bin/stepup-demo" ./cmd/demo
 	@cd tests/e2e && STEPUP_TRAEFIK=$$(../../scripts/tools.sh traefik) "$(STEPUP_CACHE)/bin/stepup-demo" $(DEMO_FLAGS)
 
-## bench: Go benchmarks natively and through Yaegi, side by side
+## bench: Go benchmarks natively and through Yaegi, then wrk through a real Traefik:
+## traefikstepup (cached token, new token per request, public route) vs a no-op Yaegi plugin
 bench: tools
+	@scripts/tools.sh wrk >/dev/null
 	go test -run '^$$' -bench . -benchmem ./...
 	cd tests/harness && go test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+	cd tests/bench && STEPUP_TRAEFIK=$$(../../scripts/tools.sh traefik) go run . $(BENCH_FLAGS)

@@ -1,0 +1,314 @@
+// Command bench measures the step-up middleware's throughput through a real
+// Traefik (the binary scripts/tools.sh builds), against a no-op plugin that
+// Traefik also interprets with Yaegi: same process, same router shape, same
+// backend. Rounds are interleaved and every ratio compares runs of the same
+// round, because the machines are shared and absolute figures drift.
+//
+// Workloads, each on its own router and middleware instance:
+//
+//	noop    the no-op plugin (the baseline)
+//	cached  traefikstepup, the same valid token on every request
+//	fresh   traefikstepup, a token never seen before on every request (each
+//	        round has its own middleware instance, hence its own empty
+//	        cache, so one set of tokens serves every round)
+//	public  traefikstepup, a public route (no token)
+//
+// Run from tests/bench: go run . [-rounds 5 -duration 5s -threads 2 -conns 16]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// workload is one row of the results.
+type workload struct {
+	name   string
+	path   string
+	token  bool // send the cached token
+	fresh  bool // send a new token per request
+	target float64
+	rps    []float64
+	ratios []float64
+	notes  []string
+}
+
+func main() {
+	rounds := flag.Int("rounds", 5, "interleaved rounds")
+	duration := flag.Duration("duration", 5*time.Second, "wrk duration per workload and round")
+	threads := flag.Int("threads", 2, "wrk threads")
+	conns := flag.Int("conns", 16, "wrk connections")
+	freshCount := flag.Int("fresh-tokens", 15000, "distinct tokens minted for the fresh workload (more than one round sends)")
+	checkout := flag.String("checkout", "../..", "the plugin checkout")
+	flag.Parse()
+
+	if err := run(*rounds, *duration, *threads, *conns, *freshCount, *checkout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(rounds int, duration time.Duration, threads, conns, freshCount int, checkout string) error {
+	checkout, err := filepath.Abs(checkout)
+	if err != nil {
+		return err
+	}
+	traefikBin, err := tool(checkout, "traefik", os.Getenv("STEPUP_TRAEFIK"))
+	if err != nil {
+		return err
+	}
+	wrkBin, err := tool(checkout, "wrk", "")
+	if err != nil {
+		return err
+	}
+
+	dir, err := os.MkdirTemp("", "stepup-bench-tokens-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	m, err := newMinter()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	cachedToken, err := m.mint(0)
+	if err != nil {
+		return err
+	}
+	tokens, err := m.mintMany(freshCount, 1)
+	if err != nil {
+		return err
+	}
+	tokenFile := filepath.Join(dir, "fresh.txt")
+	if err := writeTokens(tokenFile, tokens); err != nil {
+		return err
+	}
+	fmt.Printf("minted %d RS256 tokens (%d bytes each) in %s\n",
+		1+freshCount, len(cachedToken), time.Since(start).Round(time.Millisecond))
+
+	backendURL, stopBackend, err := startBackend()
+	if err != nil {
+		return err
+	}
+	defer stopBackend()
+
+	pub, err := m.publicPEM()
+	if err != nil {
+		return err
+	}
+	ready := map[string]int{"/noop/orders": 200, "/public/status": 200, "/cached/orders": 401}
+	for r := 1; r <= rounds; r++ {
+		ready[fmt.Sprintf("/fresh%d/orders", r)] = 401
+	}
+	tr, err := startTraefik(traefikBin, checkout, dynamicConfig(backendURL, pub, rounds), ready)
+	if err != nil {
+		return err
+	}
+	defer tr.stop()
+
+	workloads := []*workload{
+		{name: "noop", path: "/noop/orders", token: true},
+		{name: "cached", path: "/cached/orders", token: true, target: 0.90},
+		{name: "fresh", path: "/fresh%d/orders", fresh: true, target: 0.50},
+		{name: "public", path: "/public/status"},
+	}
+	w := &wrkRunner{binary: wrkBin, threads: threads, conns: conns, dir: dir}
+
+	// Warm up every route (the fresh ones with the cached token, which is
+	// never sent there again).
+	for _, wl := range workloads {
+		for r := 1; r <= rounds && (r == 1 || wl.fresh); r++ {
+			if _, err := w.run(tr.url+routePath(wl, r), cachedToken, "", "1s"); err != nil {
+				return err
+			}
+		}
+	}
+
+	fmt.Printf("wrk -t%d -c%d -d%s, %d interleaved rounds, Traefik %s\n",
+		threads, conns, duration, rounds, filepath.Base(traefikBin))
+	for r := 0; r < rounds; r++ {
+		got := make(map[string]float64)
+		for k := 0; k < len(workloads); k++ {
+			wl := workloads[(k+r)%len(workloads)] // rotate the order
+			token, file := "", ""
+			if wl.token {
+				token = cachedToken
+			}
+			if wl.fresh {
+				file = tokenFile
+			}
+			res, err := w.run(tr.url+routePath(wl, r+1), token, file, duration.String())
+			if err != nil {
+				return err
+			}
+			if res.non2xx > 0 || res.errors > 0 {
+				wl.notes = append(wl.notes, fmt.Sprintf("round %d: %d non-2xx, %d socket errors", r+1, res.non2xx, res.errors))
+			}
+			if res.wrapped > 0 {
+				wl.notes = append(wl.notes, fmt.Sprintf("round %d: tokens reused %d times (raise -fresh-tokens)", r+1, res.wrapped))
+			}
+			wl.rps = append(wl.rps, res.rps)
+			got[wl.name] = res.rps
+		}
+		for _, wl := range workloads {
+			wl.ratios = append(wl.ratios, got[wl.name]/got["noop"])
+		}
+		fmt.Printf("round %d: noop %.0f, cached %.0f, fresh %.0f, public %.0f req/s\n",
+			r+1, got["noop"], got["cached"], got["fresh"], got["public"])
+	}
+
+	printTable(workloads)
+
+	return nil
+}
+
+// routePath is the workload's path in round r (from 1).
+func routePath(wl *workload, r int) string {
+	if wl.fresh {
+		return fmt.Sprintf(wl.path, r)
+	}
+
+	return wl.path
+}
+
+// printTable writes the medians.
+func printTable(workloads []*workload) {
+	fmt.Println()
+	fmt.Printf("%-8s %14s %16s %15s %8s\n", "workload", "median req/s", "median vs noop", "min-max", "target")
+	for _, wl := range workloads {
+		target := "-"
+		if wl.target > 0 {
+			verdict := "met"
+			if median(wl.ratios) < wl.target {
+				verdict = "NOT met"
+			}
+			target = fmt.Sprintf(">= %.0f%% %s", wl.target*100, verdict)
+		}
+		lo, hi := minMax(wl.ratios)
+		fmt.Printf("%-8s %14.0f %15.1f%% %6.1f-%5.1f%% %s\n",
+			wl.name, median(wl.rps), 100*median(wl.ratios), 100*lo, 100*hi, target)
+	}
+	for _, wl := range workloads {
+		for _, n := range wl.notes {
+			fmt.Printf("note: %s: %s\n", wl.name, n)
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func minMax(xs []float64) (float64, float64) {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0, 0
+	}
+
+	return s[0], s[len(s)-1]
+}
+
+// tool returns override when set, else what scripts/tools.sh prints for name.
+func tool(checkout, name, override string) (string, error) {
+	if override != "" {
+		return override, nil
+	}
+	out, err := exec.Command(filepath.Join(checkout, "scripts", "tools.sh"), name).Output()
+	if err != nil {
+		return "", fmt.Errorf("scripts/tools.sh %s: %w", name, err)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) == 0 {
+		return "", fmt.Errorf("scripts/tools.sh %s printed nothing", name)
+	}
+
+	return fields[len(fields)-1], nil
+}
+
+// startBackend serves a short 200 answer on 127.0.0.1.
+func startBackend() (string, func(), error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	body := []byte("ok\n")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write(body)
+	})}
+	go func() { _ = srv.Serve(l) }()
+
+	return "http://" + l.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// dynamicConfig routes each workload's prefix through its own middleware
+// instance to the same backend. The step-up configuration resembles a real
+// one: a rule table, claim headers, every other request needing MFA.
+func dynamicConfig(backendURL, publicKeyPEM string, rounds int) string {
+	stepup := fmt.Sprintf(`issuers:
+  - issuer: %s
+    audience: [%s]
+    algorithms: [RS256]
+    publicKeys: |
+      %s
+acrLevels: [urn:stepup:acr:pwd, urn:stepup:acr:mfa, urn:stepup:acr:phr]
+rules:
+  - pathPrefix: /public
+    public: true
+  - pathPrefix: /
+    minACR: urn:stepup:acr:mfa
+  - pathPrefix: /admin
+    minACR: urn:stepup:acr:phr
+    maxAge: 10m
+  - pathPrefix: /payments
+    methods: [POST, PUT]
+    minACR: urn:stepup:acr:phr
+    amr: [hwk]
+    maxAge: 5m
+  - pathPrefix: /reports
+    amrAny: [otp, hwk]
+logLevel: error`, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicKeyPEM), "\n", "\n      "))
+	stepup = "          " + strings.ReplaceAll(stepup, "\n", "\n          ") + "\n"
+
+	names := []string{"noop", "cached", "public"}
+	for r := 1; r <= rounds; r++ {
+		names = append(names, fmt.Sprintf("fresh%d", r))
+	}
+
+	var b strings.Builder
+	b.WriteString("http:\n  routers:\n")
+	for _, r := range names {
+		mw := "stepup-" + r
+		if r == "noop" {
+			mw = "noop"
+		}
+		fmt.Fprintf(&b, "    %s:\n      entryPoints: [web]\n      rule: \"PathPrefix(`/%s`)\"\n      middlewares: [%s]\n      service: backend\n", r, r, mw)
+	}
+	b.WriteString("  middlewares:\n    noop:\n      plugin:\n        noop: {}\n")
+	for _, r := range names[1:] {
+		fmt.Fprintf(&b, "    stepup-%s:\n      plugin:\n        stepup:\n%s", r, stepup)
+	}
+	fmt.Fprintf(&b, "  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: %s\n", backendURL)
+
+	return b.String()
+}

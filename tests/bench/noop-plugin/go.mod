@@ -1,0 +1,3 @@
+module github.com/stepup-auth/benchnoop
+
+go 1.21
