@@ -356,7 +356,7 @@ func TestBrowserStepUp(t *testing.T) {
 
 	t.Run("5b an IdP that answers unmet_authentication_requirements ends on the 403 page", func(t *testing.T) {
 		refused(t, newTab(t, s.browser, shots), origin(hostRefErr, s.a.Port), "5b-final-403-error",
-			"Sign-in not completed", false)
+			"Stronger sign-in required", false)
 	})
 
 	t.Run("7 replicas share sessions and complete each other's logins", func(t *testing.T) {
@@ -420,7 +420,7 @@ func refused(t *testing.T, tb *tab, base, shot, title string, password bool) {
 	if gotTitle != title {
 		t.Errorf("403 page titled %q, want %q", gotTitle, title)
 	}
-	if password && !strings.Contains(msg, "urn:stepup:loa:2") {
+	if !strings.Contains(msg, "urn:stepup:loa:2") {
 		t.Errorf("403 page %q does not name the required level", msg)
 	}
 	time.Sleep(1500 * time.Millisecond) // a loop would keep navigating
