@@ -45,8 +45,8 @@ demo:
 
 ## bench: Go benchmarks natively and through Yaegi, then wrk through a real Traefik:
 ## traefikstepup (cached token, new token per request, public route) vs a no-op Yaegi plugin
-bench: tools
-	@scripts/tools.sh wrk >/dev/null
+bench:
+	@scripts/tools.sh traefik yaegi wrk >/dev/null
 	go test -run '^$$' -bench . -benchmem ./...
 	cd tests/harness && go test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 	cd tests/bench && STEPUP_TRAEFIK=$$(../../scripts/tools.sh traefik) go run . $(BENCH_FLAGS)
