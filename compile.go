@@ -80,8 +80,16 @@ func (c *configCompiler) compile(cfg *Config, name string) *stepUpMiddleware {
 		c.warn("auditMode is on: decisions are only logged and every request reaches the backend")
 	}
 
-	m.sources = c.tokenSources(cfg.TokenSources)
+	sources := cfg.TokenSources
+	if len(sources) == 0 && cfg.OIDC.ClientID != "" {
+		// The session cookie is added by the login with its "__Host-" name on
+		// HTTPS; a bare-named default cookie would let a sibling subdomain
+		// plant a session.
+		sources = []string{"bearer"}
+	}
+	m.sources = c.tokenSources(sources)
 	m.headers = c.claimHeaders(cfg.ClaimHeaders)
+	m.stripHeaders = spoofableNames(m.headers, m.forwardHeader)
 	m.signIn = c.signInURL(cfg.SignInURL)
 	m.policy = c.policy(cfg.ACRLevels, cfg.Rules)
 
@@ -410,4 +418,46 @@ func sortedStringKeys(m map[string]string) []string {
 	sort.Strings(keys)
 
 	return keys
+}
+
+// spoofableNames lists every header name the backend could read as one of
+// the identity headers (or the forwarded token header): each canonical name
+// with any of its "-" spelled "_", as CGI-style backends (PHP, WSGI, Rack)
+// map both to the same variable. Go canonicalises incoming names, so the
+// canonical form of each spelling is what a client can make arrive.
+func spoofableNames(headers []claimHeader, forward string) []string {
+	var names []string
+	for i := 0; i < len(headers); i++ {
+		names = append(names, underscoreSpellings(headers[i].header)...)
+	}
+	if forward != "" && forward != "Authorization" {
+		names = append(names, underscoreSpellings(forward)...)
+	}
+
+	return names
+}
+
+// underscoreSpellings returns name and its spellings with "_" for some "-",
+// canonicalised. A name with more than 6 dashes gets only the all-"_" form
+// besides its own, to bound the list.
+func underscoreSpellings(name string) []string {
+	parts := strings.Split(name, "-")
+	if len(parts) > 7 {
+		return []string{name, textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(name, "-", "_"))}
+	}
+	var out []string
+	combos := 1 << uint(len(parts)-1)
+	for mask := 0; mask < combos; mask++ {
+		b := parts[0]
+		for j := 1; j < len(parts); j++ {
+			sep := "-"
+			if mask&(1<<uint(j-1)) != 0 {
+				sep = "_"
+			}
+			b += sep + parts[j]
+		}
+		out = append(out, textproto.CanonicalMIMEHeaderKey(b))
+	}
+
+	return out
 }

@@ -265,6 +265,13 @@ func orNone(s string) string {
 // logout clears the session and, when configured, continues at the
 // provider's end_session_endpoint (RP-Initiated Logout 1.0).
 func (m *stepUpMiddleware) logout(rw http.ResponseWriter, req *http.Request) {
+	// A cross-site page must not be able to log the user out (logout CSRF):
+	// browsers say where a request comes from in Sec-Fetch-Site. Such a
+	// request gets a page with a button that posts back from this origin.
+	if site := req.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		writeLogoutConfirmation(rw, m.login.logoutPath)
+		return
+	}
 	tls := m.isTLS(req)
 	http.SetCookie(rw, m.login.sessionCookie(tls, "", -1))
 	target := m.login.postLogout
@@ -321,4 +328,20 @@ func writePage(rw http.ResponseWriter, status int, title string, message string,
 			"\">Try again</a></p>"
 	}
 	_, _ = rw.Write([]byte(body + "</body></html>\n"))
+}
+
+// writeLogoutConfirmation asks the user to confirm a logout that another site
+// started.
+func writeLogoutConfirmation(rw http.ResponseWriter, logoutPath string) {
+	h := rw.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	rw.WriteHeader(http.StatusOK)
+	_, _ = rw.Write([]byte("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign out</title>" +
+		"</head><body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto\">" +
+		"<h1 id=\"stepup-title\">Sign out?</h1><form method=\"post\" action=\"" +
+		html.EscapeString(logoutPath) + "\"><button id=\"stepup-logout\" type=\"submit\">Sign out</button>" +
+		"</form></body></html>\n"))
 }

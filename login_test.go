@@ -462,3 +462,41 @@ func TestLoginAsksForANewAuthenticationOnlyWhenTooOld(t *testing.T) {
 		})
 	}
 }
+
+func TestLogoutFromAnotherSiteAsksFirst(t *testing.T) {
+	p := newFakeProvider(t)
+	m, _, _ := newLoginMiddleware(t, p)
+	req := httptest.NewRequest(http.MethodGet, "http://app.example.test/_stepup/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	req.AddCookie(&http.Cookie{Name: "stepup_session", Value: "x"})
+	rec := httptest.NewRecorder()
+	m.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || len(rec.Result().Cookies()) != 0 || !strings.Contains(rec.Body.String(), `method="post"`) {
+		t.Errorf("cross-site logout: %d, cookies %v; want a confirmation page and no cookie change", rec.Code, rec.Result().Cookies())
+	}
+	req = httptest.NewRequest(http.MethodPost, "http://app.example.test/_stepup/logout", nil)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	rec = httptest.NewRecorder()
+	m.ServeHTTP(rec, req)
+	if rec.Code != http.StatusSeeOther || len(rec.Result().Cookies()) != 1 || rec.Result().Cookies()[0].MaxAge >= 0 {
+		t.Errorf("confirmed logout: %d, cookies %v", rec.Code, rec.Result().Cookies())
+	}
+}
+
+func TestLoginSessionCookieIsTheOnlyDefaultCookie(t *testing.T) {
+	p := newFakeProvider(t)
+	cfg := loginConfig(t, p)
+	cfg.OIDC.SessionCookie = "sess"
+	m, _, _ := newTestMiddleware(t, cfg)
+	weak := mintES256(t, claimsAt(loa2, []string{"otp"}, time.Minute))
+	for _, cookie := range []string{"stepup_session", "sess"} {
+		req := httptest.NewRequest(http.MethodGet, "https://app.example.test/admin", nil)
+		req.TLS = &tls.ConnectionState{}
+		req.AddCookie(&http.Cookie{Name: cookie, Value: weak})
+		rec := httptest.NewRecorder()
+		m.ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("bare cookie %s on https: status %d, want 401", cookie, rec.Code)
+		}
+	}
+}

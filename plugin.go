@@ -237,6 +237,7 @@ type stepUpMiddleware struct {
 	log      *logger
 
 	headers       []claimHeader
+	stripHeaders  []string // identity and forward headers in every spelling a backend may merge
 	forwardHeader string
 	stripToken    bool
 	audit         bool
@@ -327,37 +328,74 @@ func newMiddleware(
 // passing request pays for little more than the statements below.
 func (m *stepUpMiddleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	// Identity headers are the backend's proof of who is calling: a client
-	// must never be able to supply them, on public routes included. The names
-	// are canonical, so delete does what Header.Del does, without a call.
-	for i := 0; i < len(m.headers); i++ {
-		delete(req.Header, m.headers[i].header)
-	}
-	if m.forwardHeader != "" && m.forwardHeader != "Authorization" {
-		delete(req.Header, m.forwardHeader)
+	// must never be able to supply them, on public routes included, nor in a
+	// spelling with "_" that CGI-style backends (PHP, WSGI, Rack) merge with
+	// the real one. The names are canonical, so delete does what Header.Del
+	// does, without a call.
+	for i := 0; i < len(m.stripHeaders); i++ {
+		delete(req.Header, m.stripHeaders[i])
 	}
 
 	if m.login != nil && m.serveLogin(rw, req) {
 		return
 	}
 
-	path, err := stepup.CanonicalPath(req.URL.EscapedPath())
+	rule, err := m.policy.MatchRequest(req.Method, req.URL.EscapedPath())
 	if err != nil {
 		m.fail(rw, req, nil, http.StatusBadRequest, err)
 		return
 	}
-	rule := m.policy.Match(req.Method, path)
+	// A method override makes many frameworks act on another method than the
+	// request's: the rule of that method must hold too.
+	var also *stepup.Rule
+	if req.Header["X-Http-Method-Override"] != nil || req.Header["X-Http-Method"] != nil ||
+		req.Header["X-Method-Override"] != nil {
+		rule, also, err = m.overriddenRules(req, rule)
+		if err != nil {
+			m.fail(rw, req, nil, http.StatusBadRequest, err)
+			return
+		}
+	}
 	if rule.Public() {
 		m.next.ServeHTTP(rw, req)
 		return
 	}
-	authorize(m, rw, req, rule)
+	authorize(m, rw, req, rule, also)
+}
+
+// overriddenRules returns the rules to enforce when the request names another
+// method in X-HTTP-Method-Override, X-HTTP-Method or X-Method-Override: the
+// one protected rule, or both when both are protected and differ.
+func (m *stepUpMiddleware) overriddenRules(req *http.Request, rule *stepup.Rule) (*stepup.Rule, *stepup.Rule, error) {
+	names := []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+	var also *stepup.Rule
+	for i := 0; i < len(names); i++ {
+		values := req.Header[names[i]]
+		for j := 0; j < len(values); j++ {
+			other, err := m.policy.MatchRequest(strings.TrimSpace(values[j]), req.URL.EscapedPath())
+			if err != nil {
+				return nil, nil, err
+			}
+			switch {
+			case other == rule || other.Public() || other == also:
+			case rule.Public():
+				rule = other
+			case also == nil:
+				also = other
+			default:
+				return nil, nil, fmt.Errorf("several method overrides: %w", stepup.ErrPathInvalid)
+			}
+		}
+	}
+
+	return rule, also, nil
 }
 
 // authorize lets a request on a protected route through if its token is
 // valid and meets the rule, with the identity headers set. (A function, not
 // a method: cheaper to call under Yaegi; apart from ServeHTTP so that public
 // routes do not allocate its frame.)
-func authorize(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, rule *stepup.Rule) {
+func authorize(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, rule, also *stepup.Rule) {
 	sources := m.sources
 	if m.sourcesTLS != nil && m.isTLS(req) {
 		sources = m.sourcesTLS
@@ -376,6 +414,14 @@ func authorize(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, r
 		m.deny(rw, req, rule, claims, err)
 		if !m.audit {
 			return
+		}
+	}
+	if also != nil {
+		if err := also.Check(claims, m.now(), m.leeway); err != nil {
+			m.deny(rw, req, also, claims, err)
+			if !m.audit {
+				return
+			}
 		}
 	}
 

@@ -269,7 +269,8 @@ func TestDecisions(t *testing.T) {
 			wantAuth: realm + `, error="insufficient_user_authentication", error_description="authentication level is too low", acr_values="urn:stepup:loa:2"`,
 		},
 		{name: "encoded admin path", req: request{target: "/%61dmin", headers: bearer(weak)}, want: 401},
-		{name: "dot-dot into admin", req: request{target: "/public/..%2fadmin", headers: bearer(weak)}, want: 401},
+		{name: "encoded dot-dot into admin", req: request{target: "/public/..%2fadmin", headers: bearer(weak)}, want: 400},
+		{name: "dot-dot into admin", req: request{target: "/public/../admin", headers: bearer(weak)}, want: 401},
 		{name: "double slash admin", req: request{target: "//admin", headers: bearer(weak)}, want: 401},
 		{name: "double-encoded path refused", req: request{target: "/public/%252e%252e/admin"}, want: 400},
 		{
@@ -570,6 +571,73 @@ func TestNewReturnsItsErrorThroughTheInterface(t *testing.T) {
 	for _, want := range []string{`issuers[0].algorithms[0]: "rs256" is not supported`, `issuers[0].algorithms[1]`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
+}
+
+func TestUnderscoreSpellingsOfIdentityHeadersAreRemoved(t *testing.T) {
+	m, next, _ := newTestMiddleware(t, testConfig(t))
+	spoofed := map[string]string{
+		"X_stepup_subject": "mallory", "X-Stepup_acr": "urn:stepup:loa:9", "X_stepup-Amr": "hwk",
+	}
+	for _, target := range []string{"/public/x", "/home"} {
+		next.got = nil
+		headers := map[string]string{"Authorization": "Bearer " + mintES256(t, claimsAt(loa1, nil, 0))}
+		for k, v := range spoofed {
+			headers[k] = v
+		}
+		if rec := serve(m, request{target: target, headers: headers}); rec.Code != 200 {
+			t.Fatalf("%s: status %d", target, rec.Code)
+		}
+		for k := range next.seen().Header {
+			if strings.Contains(strings.ToLower(strings.ReplaceAll(k, "_", "-")), "x-stepup-") &&
+				strings.Contains(k, "_") {
+				t.Errorf("%s: %s reached the backend", target, k)
+			}
+		}
+	}
+}
+
+func TestMethodOverrideCannotEscapeAMethodRule(t *testing.T) {
+	m, _, _ := newTestMiddleware(t, testConfig(t))
+	weak := mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute))
+	strong := mintES256(t, claimsAt(loa2, []string{"pwd", "otp"}, time.Minute))
+	tests := []struct {
+		name     string
+		token    string
+		override map[string]string
+		want     int
+	}{
+		{name: "weak token, override header", token: weak, override: map[string]string{"X-HTTP-Method-Override": "DELETE"}, want: 401},
+		{name: "weak token, x-http-method", token: weak, override: map[string]string{"X-HTTP-Method": "delete"}, want: 401},
+		{name: "weak token, x-method-override", token: weak, override: map[string]string{"X-Method-Override": "DELETE"}, want: 401},
+		{name: "strong token, override header", token: strong, override: map[string]string{"X-HTTP-Method-Override": "DELETE"}, want: 200},
+		{name: "weak token, harmless override", token: weak, override: map[string]string{"X-HTTP-Method-Override": "PATCH"}, want: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			headers := bearer(tt.token)
+			for k, v := range tt.override {
+				headers[k] = v
+			}
+			if rec := serve(m, request{method: "POST", target: "/api/accounts/1", headers: headers}); rec.Code != tt.want {
+				t.Errorf("status %d, want %d (%s)", rec.Code, tt.want, rec.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+func TestAmbiguousPathsAreRefused(t *testing.T) {
+	m, next, _ := newTestMiddleware(t, testConfig(t))
+	weak := mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute))
+	for _, target := range []string{
+		"/admin/..;/public/x", "/admin/x%5C..%5C..%5Cpublic", "/admin/x/..%2F..%2Fpublic",
+		"/admin/..%3B/public", "/ADMIN/users", "/Admin",
+	} {
+		next.got = nil
+		rec := serve(m, request{target: target, headers: bearer(weak)})
+		if rec.Code != http.StatusBadRequest || next.seen() != nil {
+			t.Errorf("%s: status %d, backend reached %v; want 400", target, rec.Code, next.seen() != nil)
 		}
 	}
 }
