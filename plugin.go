@@ -510,7 +510,7 @@ func (m *stepUpMiddleware) deny(
 		// expression of a multi-expression case in a tagless switch.
 		m.refuse(rw, req, rule, http.StatusBadRequest, err)
 	case errors.Is(err, stepup.ErrKeysUnavailable):
-		m.log.errorf("%s: %s %s: %v", "keys unavailable", req.Method, req.URL.Path, err)
+		m.log.errorf("keys unavailable: method=%s path=%q: %v", req.Method, req.URL.Path, err)
 		m.refuse(rw, req, rule, http.StatusServiceUnavailable, err)
 	case stepup.IsAssuranceError(err):
 		m.challenge(rw, req, rule, claims, err, "insufficient_user_authentication")
