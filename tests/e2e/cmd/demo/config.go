@@ -113,7 +113,7 @@ What to try:
   6. Log out (/_stepup/logout): the session and the IdP session end; / asks
      you to sign in again.
 
-The plugin's decisions are printed below as they happen (-quiet hides them).
+The plugin's decisions are printed below as they happen, unless -quiet is set.
 Stop with Ctrl-C.
 
 `, url, idp.OTPCode, tr.LogPath, idp.Issuer, adminMaxAgeText)
