@@ -52,6 +52,10 @@ type Policy struct {
 	// Nil when there is no rule.
 	prefixes   *regexp.Regexp
 	groupIndex map[string]int
+
+	// rules counts the rules, the default rule included: Rule.index is
+	// below it.
+	rules int
 }
 
 // prefixGroup holds the rules of one path prefix, so Match tests each
@@ -76,6 +80,7 @@ type Rule struct {
 	hasMaxAge bool
 	claims    []ClaimRequirement
 	requires  bool // any of the above requirements is set
+	index     int  // position in the policy, for verdicts cached per rule (see Gate)
 }
 
 // NewPolicy compiles rules against the ACR ladder (weakest first). It reports
@@ -96,7 +101,14 @@ func NewPolicy(ladder []string, rules []RuleOptions) (*Policy, error) {
 		return nil, joinProblems(problems)
 	}
 
-	p := &Policy{groups: groupRules(compiled), defaultRule: &Rule{id: "default"}}
+	for i := 0; i < len(compiled); i++ {
+		compiled[i].index = i
+	}
+	p := &Policy{
+		groups:      groupRules(compiled),
+		defaultRule: &Rule{id: "default", index: len(compiled)},
+		rules:       len(compiled) + 1,
+	}
 	p.prefixes, p.groupIndex = indexGroups(p.groups)
 
 	return p, nil

@@ -1,0 +1,97 @@
+package traefikstepup
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// outcome is what a request leads to: the answer, and what went upstream.
+type outcome struct {
+	status   int
+	auth     string
+	upstream string // the headers the backend got, sorted; "" when not reached
+}
+
+// serveOutcome serves r and records its outcome.
+func serveOutcome(m http.Handler, next *backend, r request) outcome {
+	next.got = nil
+	rec := serve(m, r)
+	o := outcome{status: rec.Code, auth: rec.Header().Get("WWW-Authenticate")}
+	if got := next.seen(); got != nil {
+		var lines []string
+		for name, values := range got.Header {
+			lines = append(lines, name+": "+strings.Join(values, " | "))
+		}
+		sort.Strings(lines)
+		o.upstream = strings.Join(lines, "\n")
+	}
+
+	return o
+}
+
+// TestRepeatedRequestsAreDecidedAlike serves every request three times to a
+// middleware that caches tokens, so that the gate (stepup.Admit) admits what
+// it can, and once to one that caches none, so that only the full path
+// decides: all must end alike, in every configuration shape the gate treats
+// differently.
+func TestRepeatedRequestsAreDecidedAlike(t *testing.T) {
+	strong := mintES256(t, claimsAt(loa2, []string{"pwd", "otp", "mfa"}, time.Minute))
+	weak := mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute))
+	stale := mintES256(t, claimsAt(loa2, []string{"otp"}, 10*time.Minute+59*time.Second))
+	spoof := map[string]string{"X-Stepup-Subject": "mallory", "X_stepup_acr": "x", "X-Token": "forged"}
+	with := func(token string, extra map[string]string) map[string]string {
+		h := map[string]string{"Authorization": "Bearer " + token}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	requests := []request{
+		{target: "/public/x", headers: spoof},
+		{target: "/home", headers: with(weak, spoof)},
+		{target: "/admin/users", headers: with(strong, spoof)},
+		{target: "/admin/users", headers: bearer(weak)},
+		{target: "/admin", headers: bearer(stale)},
+		{target: "/reports/q3", headers: bearer(strong)},
+		{target: "/api/accounts/1", headers: bearer(weak)},
+		{method: "DELETE", target: "/api/accounts/1", headers: bearer(strong)},
+		{method: "DELETE", target: "/api/accounts/1", headers: bearer(weak)},
+		{target: "/Admin", headers: bearer(weak)},
+		{target: "/home", headers: map[string]string{"Cookie": "a=1; stepup_session=" + strong + "; b=2"}},
+		{target: "/home", headers: map[string]string{"Authorization": "Basic YTpi", "Cookie": "stepup_session=" + weak}},
+		{target: "/admin", headers: with(weak, map[string]string{"X-Http-Method-Override": "DELETE"})},
+	}
+	configs := []struct {
+		name  string
+		apply func(*Config)
+	}{
+		{name: "defaults", apply: func(*Config) {}},
+		{name: "audit mode", apply: func(c *Config) { c.AuditMode = true }},
+		{name: "strip and forward", apply: func(c *Config) { c.StripToken = true; c.ForwardTokenHeader = "X-Token" }},
+		{name: "forward as bearer", apply: func(c *Config) { c.ForwardTokenHeader = "Authorization" }},
+		{name: "cookie first", apply: func(c *Config) { c.TokenSources = []string{"cookie:stepup_session", "bearer"} }},
+		{name: "no cache", apply: func(c *Config) { c.CacheSize = -1 }},
+	}
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			c.apply(cfg)
+			m, next, _ := newTestMiddleware(t, cfg)
+			refCfg := testConfig(t)
+			c.apply(refCfg)
+			refCfg.CacheSize = -1 // every request takes the full path
+			ref, refNext, _ := newTestMiddleware(t, refCfg)
+			for _, r := range requests {
+				want := serveOutcome(ref, refNext, r)
+				for i := 0; i < 3; i++ {
+					if got := serveOutcome(m, next, r); got != want {
+						t.Errorf("%s %s, time %d:\n got %+v\nwant %+v", r.method, r.target, i+1, got, want)
+					}
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,455 @@
+package stepup
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Gate is the fast path of a middleware: it admits, in one interpreted
+// frame, the requests whose decision is already known, and leaves every
+// other request to the full path (MatchRequest, TokenFromRequest, Verify,
+// Rule.Check), which decides exactly as before. Under Yaegi each call of an
+// interpreted function allocates its whole frame and a method call costs
+// about twice a function, so the common passing request is decided by the
+// single function Admit plus a few native calls.
+//
+// A request is admitted when its path is canonical and has one reading
+// (no escape, dot segment, "//", ";", "\" or upper-case letter), it names no
+// method override, it is not one of the login's own paths, and either its
+// rule is public or it carries, in a plain form, a token this Verifier has
+// cached and already found to meet that rule until a known instant. Admit
+// records that verdict itself the first time it meets a cached token on a
+// rule, by running Rule.Check once.
+type Gate struct {
+	policy   *Policy
+	prefixes *regexp.Regexp   // the policy's prefix matcher, one that never matches without rules
+	rules    map[string]*Rule // by prefix, for the prefixes whose rule is for every method; "": the default rule
+	cache    *tokenCache      // nil: only public routes are admitted
+
+	// verdicts hold, by Rule.index, the admissions of the credentials seen:
+	// the Authorization value of a plain bearer request, else the token.
+	// verdictCount counts them, to bound them as the cache is bounded.
+	verdicts     []*sync.Map
+	verdictCount atomic.Int64
+
+	strip      []string // header names removed from every request
+	sources    []TokenSource
+	sourcesTLS []TokenSource   // nil unless TLS requests use other sources
+	trustProxy bool            // X-Forwarded-Proto may make a request TLS
+	skip       map[string]bool // paths always left to the full path (login callback, logout)
+	// bearerFirst: the first source is "bearer" (on TLS requests too),
+	// which admitToken reads inline.
+	bearerFirst bool
+
+	claims  []string // claim names, aligned with headers
+	headers []string // canonical header names set from the claims
+
+	passToken  bool // stripToken or forward set
+	stripToken bool
+	forward    string // canonical header carrying the token upstream, or ""
+
+	leeway time.Duration
+	now    func() time.Time
+	until  func(time.Time) time.Duration // time.Until on the clock now
+}
+
+// GateOptions configure a Gate. Header names must be canonical
+// (textproto.CanonicalMIMEHeaderKey).
+type GateOptions struct {
+	// Policy and Verifier are the middleware's own.
+	Policy   *Policy
+	Verifier *Verifier
+	// StripHeaders are removed from every request (the identity headers in
+	// every spelling a backend may merge).
+	StripHeaders []string
+	// Sources are where tokens are read; SourcesTLS, when set, replace them
+	// on TLS requests. TrustProxy lets X-Forwarded-Proto make a request TLS.
+	Sources    []TokenSource
+	SourcesTLS []TokenSource
+	TrustProxy bool
+	// SkipPaths are request paths never admitted (the login's callback and
+	// logout), which the full path handles.
+	SkipPaths []string
+	// ClaimHeaders and HeaderNames map claims to the upstream headers set
+	// from them, one pair per index (see Claims.Joined and Claims.Values).
+	ClaimHeaders []string
+	HeaderNames  []string
+	// StripToken removes the token from the upstream request; ForwardHeader,
+	// when set, carries it upstream ("Authorization" gets "Bearer <token>").
+	StripToken    bool
+	ForwardHeader string
+	// Leeway is the middleware's clock skew; Now its clock, nil for the
+	// real one (which the fast path then reads in one native call).
+	Leeway time.Duration
+	Now    func() time.Time
+}
+
+// admission is a cached verdict: the request passes the rule until until
+// with these headers set. Immutable once made.
+type admission struct {
+	until  time.Time
+	names  []string
+	values []string
+}
+
+// fastPath matches the request paths (url.URL.Path, with RawPath empty)
+// that are their own escaped form (url.URL.EscapedPath), are canonical and
+// have a single reading: "/" then segments of lower-case letters, digits and
+// "-_.~$&+,:=@", none starting with ".", each followed by "/" or the end.
+// CanonicalPath and StrictPath return such a path unchanged, and case
+// folding cannot change it.
+var fastPath = regexp.MustCompile(`^/(?:[a-z0-9\-_~$&+,:=@][a-z0-9\-_.~$&+,:=@]*(?:/|$))*$`)
+
+// noPrefix never matches a path: the prefix matcher of a policy without
+// rules.
+var noPrefix = regexp.MustCompile(`^$`)
+
+// NewGate returns the fast path of a middleware. Call it once the policy
+// and verifier are built, before serving.
+func NewGate(o GateOptions) *Gate {
+	g := &Gate{
+		policy:      o.Policy,
+		prefixes:    o.Policy.prefixes,
+		strip:       o.StripHeaders,
+		sources:     o.Sources,
+		sourcesTLS:  o.SourcesTLS,
+		trustProxy:  o.TrustProxy,
+		claims:      o.ClaimHeaders,
+		headers:     o.HeaderNames,
+		stripToken:  o.StripToken,
+		forward:     o.ForwardHeader,
+		passToken:   o.StripToken || o.ForwardHeader != "",
+		bearerFirst: firstIsBearer(o.Sources) && (o.SourcesTLS == nil || firstIsBearer(o.SourcesTLS)),
+		leeway:      o.Leeway,
+		now:         o.Now,
+	}
+	if g.prefixes == nil {
+		g.prefixes = noPrefix
+	}
+	g.rules = map[string]*Rule{"": o.Policy.defaultRule}
+	for i := 0; i < len(o.Policy.groups); i++ {
+		if len(o.Policy.groups[i].byMethod) == 0 {
+			g.rules[o.Policy.groups[i].prefix] = o.Policy.groups[i].any
+		}
+	}
+	if len(o.SkipPaths) > 0 {
+		g.skip = stringSet(o.SkipPaths)
+	}
+	if o.Verifier != nil && o.Verifier.cache != nil {
+		g.cache = o.Verifier.cache
+		g.verdicts = make([]*sync.Map, o.Policy.rules)
+		for i := 0; i < len(g.verdicts); i++ {
+			g.verdicts[i] = newVerdicts()
+		}
+	}
+	if g.now == nil {
+		g.now = time.Now
+		g.until = time.Until
+	} else {
+		g.until = untilOn(g.now)
+	}
+
+	return g
+}
+
+// firstIsBearer reports whether sources start with "bearer".
+func firstIsBearer(sources []TokenSource) bool {
+	return len(sources) > 0 && sources[0].Kind == SourceBearer
+}
+
+// Admit removes the strip headers from req, whatever it returns. It then
+// reports whether req may go upstream as it is now: true when the request is
+// admitted, with the claim headers set and the token stripped or forwarded
+// as configured; false when the full path must decide, which Admit has then
+// not changed anything else for.
+//
+// Under Yaegi a call allocates one slot per local and intermediate value of
+// the callee, executed or not, and a native call costs about as much as an
+// interpreted one: Admit holds what every request runs, admitToken what
+// protected routes add, the rarer cases are helpers, and there are as few
+// native calls as can be. (Functions, not methods: cheaper to call.)
+func Admit(g *Gate, req *http.Request) bool {
+	h := req.Header
+	for i := 0; i < len(g.strip); i++ {
+		delete(h, g.strip[i]) // canonical names: what Header.Del does
+	}
+
+	// MatchRequest for a path with a single reading: Match, inlined.
+	path := req.URL.Path
+	if req.URL.RawPath != "" || !fastPath.MatchString(path) || g.skip[path] ||
+		h["X-Http-Method-Override"] != nil || h["X-Http-Method"] != nil || h["X-Method-Override"] != nil {
+		return false
+	}
+	prefix := g.prefixes.FindString(path) // "" without a match: the default rule
+	rule := g.rules[prefix]
+	if rule == nil {
+		if rule = methodRule(g, req.Method, prefix); rule == nil {
+			return false
+		}
+	}
+	if rule.public {
+		return true
+	}
+
+	return g.cache != nil && admitToken(g, req, rule)
+}
+
+// methodRule returns the rule of the group of prefix for method when the
+// method is listed there as sent, or nil: Match would then look further.
+func methodRule(g *Gate, method, prefix string) *Rule {
+	return g.policy.groups[g.policy.groupIndex[prefix]].byMethod[method]
+}
+
+// admitToken admits a request on a protected route when its credential has
+// a verdict for rule that still holds (see Admit): the Authorization value
+// of a plain bearer request, which needs no parsing to be looked up.
+func admitToken(g *Gate, req *http.Request, rule *Rule) bool {
+	a := req.Header["Authorization"]
+	if !g.bearerFirst || len(a) != 1 {
+		return admitOther(g, req, rule)
+	}
+	x, _ := g.verdicts[rule.index].Load(a[0])
+	v, _ := x.(*admission)
+	if v == nil || g.until(v.until) <= 0 {
+		return admitNew(g, req, rule, a[0], bearerValue(a[0]), 0)
+	}
+
+	h := req.Header
+	for i := 0; i < len(v.names); i++ {
+		h[v.names[i]] = []string{v.values[i]} // Header.Set, canonical name
+	}
+	if g.passToken {
+		passBearer(g, h, a[0])
+	}
+
+	return true
+}
+
+// passBearer is passToken for a plain bearer credential (the token is
+// value after "Bearer ").
+func passBearer(g *Gate, h http.Header, value string) {
+	if g.stripToken {
+		delete(h, "Authorization")
+	}
+	if g.forward == "Authorization" {
+		h["Authorization"] = []string{value}
+	} else if g.forward != "" {
+		h[g.forward] = []string{value[len(bearerPrefix):]}
+	}
+}
+
+// bearerPrefix is how a bearer credential starts in its common spelling;
+// the others take the full path.
+const bearerPrefix = "Bearer "
+
+// bearerValue returns the token of an Authorization value in the common
+// spelling, or "".
+func bearerValue(v string) string {
+	if len(v) <= len(bearerPrefix) || v[:len(bearerPrefix)] != bearerPrefix {
+		return ""
+	}
+
+	return v[len(bearerPrefix):]
+}
+
+// admitOther is admitToken for a request without one plain bearer header
+// first: its token is read by otherToken and its verdict keyed by the token.
+func admitOther(g *Gate, req *http.Request, rule *Rule) bool {
+	token, src := otherToken(g, req)
+	if token == "" || strings.IndexByte(token, ' ') >= 0 {
+		return false // a space: not a token, and not to be taken for a bearer key
+	}
+	x, _ := g.verdicts[rule.index].Load(token)
+	v, _ := x.(*admission)
+	if v == nil || g.until(v.until) <= 0 {
+		return admitNew(g, req, rule, token, token, src)
+	}
+	apply(g, req, v, token, src)
+
+	return true
+}
+
+// admitNew admits a request whose credential has no valid verdict for rule
+// yet when its token is in the verifier's cache and meets rule, and records
+// the verdict under key. The token is not checked for size or stray
+// characters: only a cached token is admitted, and every cached token passed
+// TokenFromRequest and ParseJWS.
+func admitNew(g *Gate, req *http.Request, rule *Rule, key, token string, src int) bool {
+	if token == "" {
+		return false
+	}
+	g.cache.mu.Lock()
+	e := g.cache.entries[token]
+	g.cache.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	v := admitFirst(g, e, rule)
+	if v == nil {
+		return false
+	}
+	record(g, rule, key, v)
+	apply(g, req, v, token, src)
+
+	return true
+}
+
+// record keeps a verdict. The verdicts are bounded like the token cache:
+// past its size, all are dropped and made again as requests come.
+func record(g *Gate, rule *Rule, key string, v *admission) {
+	if g.verdictCount.Add(1) > int64(g.cache.size) {
+		for i := 0; i < len(g.verdicts); i++ {
+			g.verdicts[i].Range(deleteFrom(g.verdicts[i]))
+		}
+		g.verdictCount.Store(1)
+	}
+	g.verdicts[rule.index].Store(key, v)
+}
+
+// newVerdicts returns an empty verdict map (a constructor, so that each
+// rule gets its own under Yaegi).
+func newVerdicts() *sync.Map {
+	return new(sync.Map)
+}
+
+// deleteFrom returns a sync.Map.Range callback that deletes every key of m.
+func deleteFrom(m *sync.Map) func(key, value interface{}) bool {
+	return func(key, value interface{}) bool {
+		m.Delete(key)
+		return true
+	}
+}
+
+// apply sets the verdict's claim headers and strips or forwards the token.
+func apply(g *Gate, req *http.Request, v *admission, token string, src int) {
+	h := req.Header
+	for i := 0; i < len(v.names); i++ {
+		h[v.names[i]] = []string{v.values[i]} // Header.Set, canonical name
+	}
+	if g.passToken {
+		passToken(g, req, token, src)
+	}
+}
+
+// otherToken finds the token when the first source is not a plain bearer
+// header, and returns it with its source's index; "" when the full path
+// must look.
+func otherToken(g *Gate, req *http.Request) (string, int) {
+	h := req.Header
+	sources := g.sources
+	if g.sourcesTLS != nil {
+		if req.TLS != nil {
+			sources = g.sourcesTLS
+		} else if g.trustProxy && h["X-Forwarded-Proto"] != nil {
+			return "", 0
+		}
+	}
+	for i := 0; i < len(sources); i++ {
+		switch sources[i].Kind {
+		case SourceBearer:
+			a := h["Authorization"]
+			if len(a) == 1 && strings.HasPrefix(a[0], "Bearer ") {
+				return a[0][7:], i
+			}
+			if a != nil {
+				return "", 0
+			}
+		case SourceCookie:
+			if h["Cookie"] != nil {
+				return plainCookie(req, sources[i].Name), i
+			}
+		default:
+			if h[sources[i].Name] != nil {
+				return "", 0
+			}
+		}
+	}
+
+	return "", 0
+}
+
+// plainCookie returns the named cookie's value when the request has one
+// Cookie header in which the name occurs once; "" otherwise (the full path
+// then decides, see cookieToken).
+func plainCookie(req *http.Request, name string) string {
+	values := req.Header["Cookie"]
+	if len(values) != 1 || strings.Count(values[0], name) != 1 {
+		return ""
+	}
+	c, err := req.Cookie(name)
+	if err != nil {
+		return ""
+	}
+
+	return c.Value
+}
+
+// untilOn returns time.Until on the clock now.
+func untilOn(now func() time.Time) func(time.Time) time.Duration {
+	return func(t time.Time) time.Duration { return t.Sub(now()) }
+}
+
+// admitFirst checks a cached token against rule, as the full path would
+// (Verify's cache lookup, then Rule.Check),
+// and returns the verdict: the request passes until the entry's expiry or,
+// for a rule with a maximum age, auth_time + maxAge + leeway, whichever
+// comes first. It returns nil when the rule is not met (or no longer): the
+// full path then answers.
+func admitFirst(g *Gate, e *cacheEntry, rule *Rule) *admission {
+	now := g.now()
+	if !now.Before(e.expires) || rule.Check(e.claims, now, g.leeway) != nil {
+		return nil
+	}
+	until := e.expires
+	if rule.hasMaxAge {
+		deadline := e.claims.AuthTime.Add(rule.maxAge + g.leeway)
+		if deadline.Before(until) {
+			until = deadline
+		}
+	}
+	if !now.Before(until) {
+		return nil
+	}
+
+	return newAdmission(g, e.claims, until)
+}
+
+// newAdmission builds the verdict for claims: the claim headers the full
+// path sets (a header whose claim has no value is not set).
+func newAdmission(g *Gate, c *Claims, until time.Time) *admission {
+	a := &admission{until: until}
+	for i := 0; i < len(g.claims); i++ {
+		if v, ok := c.Joined[g.claims[i]]; ok {
+			a.names = append(a.names, g.headers[i])
+			a.values = append(a.values, v)
+		} else if c.Joined == nil || strings.IndexByte(g.claims[i], '.') >= 0 {
+			if v := c.Values(g.claims[i]); len(v) > 0 {
+				a.names = append(a.names, g.headers[i])
+				a.values = append(a.values, strings.Join(v, ","))
+			}
+		}
+	}
+
+	return a
+}
+
+// passToken strips the token from the upstream request and/or forwards it
+// in the configured header.
+func passToken(g *Gate, req *http.Request, token string, src int) {
+	if g.stripToken {
+		sources := g.sources
+		if g.sourcesTLS != nil && req.TLS != nil {
+			sources = g.sourcesTLS
+		}
+		RemoveToken(req, sources[src])
+	}
+	if g.forward == "Authorization" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	} else if g.forward != "" {
+		req.Header.Set(g.forward, token)
+	}
+}
