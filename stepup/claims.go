@@ -51,13 +51,6 @@ type Claims struct {
 	// Raw holds every claim as decoded, numbers as json.Number, for claim
 	// rules and claim headers. Read it through Values.
 	Raw map[string]interface{}
-
-	// Joined maps every top-level claim for which Values gives something to
-	// those values joined with ",": the value of a claim header, computed
-	// once when the token is decoded so that a cached token costs a map
-	// lookup per header (a claim name with dots that is not itself a claim
-	// is not in it: ask Values). Nil in Claims not made by this package.
-	Joined map[string]string
 }
 
 // ParseClaims decodes a JWT claims set (RFC 7519 §4) and normalises it.
@@ -84,6 +77,10 @@ func ParseClaims(payload []byte, acrClaim string) (*Claims, error) {
 // decodeClaims decodes payload and normalises the registered claims and the
 // standard acr. The issuer-specific ACR claim is applied later, once the
 // issuer is known.
+//
+// Each claim is read with one map lookup and one type assertion in a loop
+// over a table, and helpers run only on errors and arrays: under Yaegi
+// every call allocates a frame, and this runs for every new token.
 func decodeClaims(payload []byte) (*Claims, error) {
 	raw, err := decodeObject(payload)
 	if err != nil {
@@ -91,67 +88,87 @@ func decodeClaims(payload []byte) (*Claims, error) {
 	}
 
 	c := &Claims{Raw: raw}
-	if err = c.normaliseStrings(); err != nil {
-		return nil, err
+	strs := [5]*string{&c.Issuer, &c.Subject, &c.ACR, &c.Nonce, &c.AuthorizedParty}
+	for i := 0; i < len(stringClaims); i++ {
+		if v, present := raw[stringClaims[i]]; present {
+			s, isString := v.(string)
+			if !isString {
+				return nil, claimTypeError(stringClaims[i], "a string")
+			}
+			*strs[i] = s
+		}
 	}
 
-	if c.Audience, err = stringList(raw, "aud", true); err != nil {
-		return nil, err
+	if v, present := raw["aud"]; present {
+		if s, isString := v.(string); isString {
+			c.Audience = []string{s} // RFC 7519 §4.1.3: one audience may be a string
+		} else if c.Audience, err = stringArray("aud", v); err != nil {
+			return nil, err
+		}
+	}
+	if v, present := raw["amr"]; present {
+		if c.AMR, err = stringArray("amr", v); err != nil {
+			return nil, err
+		}
 	}
 
-	if c.AMR, err = stringList(raw, "amr", false); err != nil {
-		return nil, err
-	}
-
-	if err = c.normaliseDates(); err != nil {
-		return nil, err
+	dates := [4]*time.Time{&c.ExpiresAt, &c.NotBefore, &c.IssuedAt, &c.AuthTime}
+	for i := 0; i < len(dateClaims); i++ {
+		v, present := raw[dateClaims[i]]
+		if !present {
+			continue
+		}
+		// The usual integer, inline; fractions and errors in numericDate.
+		n, isNumber := v.(json.Number)
+		sec, perr := strconv.ParseInt(string(n), 10, 64)
+		if !isNumber || perr != nil || sec <= -maxNumericDate || sec >= maxNumericDate {
+			d, derr := numericDate(raw, dateClaims[i])
+			if derr != nil {
+				return nil, derr
+			}
+			*dates[i] = d
+			continue
+		}
+		*dates[i] = time.Unix(sec, 0)
 	}
 
 	if c.ACR != "" {
 		c.ACRs = []string{c.ACR}
 	}
-	c.Joined = joinClaims(raw)
 
 	return c, nil
 }
 
-// joinClaims computes Claims.Joined: strings as they are, numbers and
-// booleans as Values renders them, arrays their scalar members joined.
-func joinClaims(raw map[string]interface{}) map[string]string {
-	joined := make(map[string]string, len(raw))
-	for name, v := range raw {
-		if s, isString := v.(string); isString {
-			joined[name] = s
-			continue
-		}
-		if arr, isArray := v.([]interface{}); isArray {
-			if s, ok := joinScalars(arr); ok {
-				joined[name] = s
-			}
-			continue
-		}
-		if s, isScalar := scalarString(v); isScalar {
-			joined[name] = s
-		}
-	}
+// stringClaims are the claims that must be strings, in the order
+// decodeClaims stores them: iss, sub, acr, nonce, azp.
+var stringClaims = [5]string{"iss", "sub", "acr", "nonce", "azp"}
 
-	return joined
+// dateClaims are the NumericDate claims (RFC 7519 §2), in the order
+// decodeClaims stores them.
+var dateClaims = [4]string{"exp", "nbf", "iat", "auth_time"}
+
+// claimTypeError reports a claim of the wrong JSON type.
+func claimTypeError(name, want string) error {
+	return fmt.Errorf("claim %q is not %s: %w", name, want, ErrTokenMalformed)
 }
 
-// joinScalars joins the string, number and boolean members of arr with ","
-// and reports whether there was any.
-func joinScalars(arr []interface{}) (string, bool) {
-	parts := make([]string, 0, len(arr))
-	for i := 0; i < len(arr); i++ {
-		if s, isScalar := scalarString(arr[i]); isScalar {
-			parts = append(parts, s)
-		}
-	}
-	if len(parts) == 0 {
-		return "", false
+// stringArray returns v, the value of claim name, as an array of strings.
+func stringArray(name string, v interface{}) ([]string, error) {
+	arr, ok := v.([]interface{})
+	if !ok {
+		return nil, claimTypeError(name, "an array of strings")
 	}
 
-	return strings.Join(parts, ","), true
+	out := make([]string, 0, len(arr))
+	for i := 0; i < len(arr); i++ {
+		s, isString := arr[i].(string)
+		if !isString {
+			return nil, claimTypeError(name, "an array of strings")
+		}
+		out = append(out, s)
+	}
+
+	return out, nil
 }
 
 // decodeObject decodes one JSON object, numbers as json.Number, and refuses
@@ -170,50 +187,6 @@ func decodeObject(payload []byte) (map[string]interface{}, error) {
 	}
 
 	return raw, nil
-}
-
-// normaliseStrings fills the single-string claims.
-func (c *Claims) normaliseStrings() error {
-	var err error
-	if c.Issuer, err = stringClaim(c.Raw, "iss"); err != nil {
-		return err
-	}
-
-	if c.Subject, err = stringClaim(c.Raw, "sub"); err != nil {
-		return err
-	}
-
-	if c.ACR, err = stringClaim(c.Raw, "acr"); err != nil {
-		return err
-	}
-
-	if c.Nonce, err = stringClaim(c.Raw, "nonce"); err != nil {
-		return err
-	}
-
-	c.AuthorizedParty, err = stringClaim(c.Raw, "azp")
-
-	return err
-}
-
-// normaliseDates fills the NumericDate claims (RFC 7519 §2).
-func (c *Claims) normaliseDates() error {
-	var err error
-	if c.ExpiresAt, err = numericDate(c.Raw, "exp"); err != nil {
-		return err
-	}
-
-	if c.NotBefore, err = numericDate(c.Raw, "nbf"); err != nil {
-		return err
-	}
-
-	if c.IssuedAt, err = numericDate(c.Raw, "iat"); err != nil {
-		return err
-	}
-
-	c.AuthTime, err = numericDate(c.Raw, "auth_time")
-
-	return err
 }
 
 // applyACRClaim takes ACR and ACRs from the named claim when it is not the
@@ -238,57 +211,13 @@ func (c *Claims) applyACRClaim(name string) error {
 		return nil
 	}
 
-	list, err := stringList(c.Raw, name, false)
+	list, err := stringArray(name, v)
 	if err != nil {
 		return err
 	}
 	c.ACRs = list
 
 	return nil
-}
-
-// stringClaim returns the named claim, which must be a string when present.
-func stringClaim(raw map[string]interface{}, name string) (string, error) {
-	v, ok := raw[name]
-	if !ok {
-		return "", nil
-	}
-
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("claim %q is not a string: %w", name, ErrTokenMalformed)
-	}
-
-	return s, nil
-}
-
-// stringList returns the named claim as an array of strings. A single string
-// is accepted when allowString is set (aud, RFC 7519 §4.1.3).
-func stringList(raw map[string]interface{}, name string, allowString bool) ([]string, error) {
-	v, ok := raw[name]
-	if !ok {
-		return nil, nil
-	}
-
-	if s, isString := v.(string); isString && allowString {
-		return []string{s}, nil
-	}
-
-	arr, ok := v.([]interface{})
-	if !ok {
-		return nil, fmt.Errorf("claim %q is not an array of strings: %w", name, ErrTokenMalformed)
-	}
-
-	out := make([]string, 0, len(arr))
-	for i := 0; i < len(arr); i++ {
-		s, isString := arr[i].(string)
-		if !isString {
-			return nil, fmt.Errorf("claim %q is not an array of strings: %w", name, ErrTokenMalformed)
-		}
-		out = append(out, s)
-	}
-
-	return out, nil
 }
 
 // numericDate returns the named NumericDate claim: seconds since the epoch,

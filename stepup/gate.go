@@ -75,7 +75,7 @@ type GateOptions struct {
 	// logout), which the full path handles.
 	SkipPaths []string
 	// ClaimHeaders and HeaderNames map claims to the upstream headers set
-	// from them, one pair per index (see Claims.Joined and Claims.Values).
+	// from them, one pair per index (see Claims.Values).
 	ClaimHeaders []string
 	HeaderNames  []string
 	// StripToken removes the token from the upstream request; ForwardHeader,
@@ -423,14 +423,9 @@ func admitFirst(g *Gate, e *cacheEntry, rule *Rule) *admission {
 func newAdmission(g *Gate, c *Claims, until time.Time) *admission {
 	a := &admission{until: until}
 	for i := 0; i < len(g.claims); i++ {
-		if v, ok := c.Joined[g.claims[i]]; ok {
+		if v := c.Values(g.claims[i]); len(v) > 0 {
 			a.names = append(a.names, g.headers[i])
-			a.values = append(a.values, v)
-		} else if c.Joined == nil || strings.IndexByte(g.claims[i], '.') >= 0 {
-			if v := c.Values(g.claims[i]); len(v) > 0 {
-				a.names = append(a.names, g.headers[i])
-				a.values = append(a.values, strings.Join(v, ","))
-			}
+			a.values = append(a.values, strings.Join(v, ","))
 		}
 	}
 
