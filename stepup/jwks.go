@@ -79,7 +79,8 @@ type RemoteKeysOptions struct {
 // Issuers that rotate keys without kids are followed through MaxAge only.
 type KeySet struct {
 	static []*Key
-	remote *RemoteKeysOptions // nil: static keys only
+	remote *RemoteKeysOptions  // nil: static keys only
+	index  map[string]*algKeys // candidates by algorithm, for static keys only
 	client *http.Client
 
 	mu          sync.Mutex
@@ -96,6 +97,7 @@ type KeySet struct {
 func NewKeySet(static []*Key, remote *RemoteKeysOptions) *KeySet {
 	ks := &KeySet{static: append([]*Key(nil), static...)}
 	if remote == nil {
+		ks.index = indexStatic(ks.static)
 		return ks
 	}
 
@@ -140,6 +142,11 @@ func NewKeySet(static []*Key, remote *RemoteKeysOptions) *KeySet {
 func (ks *KeySet) VerifySignature(ctx context.Context, jws *JWS, allowed []string) error {
 	if jws == nil {
 		return ErrTokenMalformed
+	}
+	if ks.index != nil {
+		if handled, err := verifyStatic(ks.index, jws, allowed); handled {
+			return err
+		}
 	}
 	if ctx == nil {
 		ctx = context.Background()

@@ -241,7 +241,7 @@ func (v *Verifier) verifyFresh(ctx context.Context, token string, now time.Time)
 		return nil, err
 	}
 
-	c, err := v.verifyParsed(ctx, jws, now)
+	c, err := verifyParsed(v, ctx, jws, now)
 	if err != nil {
 		return nil, err
 	}
@@ -253,16 +253,23 @@ func (v *Verifier) verifyFresh(ctx context.Context, token string, now time.Time)
 	return c, nil
 }
 
-// verifyParsed verifies a parsed JWS: issuer, signature, then claims.
-func (v *Verifier) verifyParsed(ctx context.Context, jws *JWS, now time.Time) (*Claims, error) {
+// verifyParsed verifies a parsed JWS: issuer, signature, then claims. (A
+// function, not a method, with the issuer lookup inline: under Yaegi every
+// call allocates a frame, and this runs for every new token.)
+func verifyParsed(v *Verifier, ctx context.Context, jws *JWS, now time.Time) (*Claims, error) {
 	c, err := decodeClaims(jws.Payload)
 	if err != nil {
 		return nil, err
 	}
 
-	iss, err := v.issuerFor(c.Issuer)
-	if err != nil {
-		return nil, err
+	// The issuer, by exact iss (RFC 7519 §4.1.1, OIDC Core §3.1.3.7 step 2).
+	// Unknown issuers are rejected before any signature work, so their keys
+	// are never looked up or fetched.
+	iss := v.anyIssuer
+	if iss == nil {
+		if iss = v.issuers[c.Issuer]; iss == nil {
+			return nil, fmt.Errorf("iss %q: %w", c.Issuer, ErrIssuerInvalid)
+		}
 	}
 
 	err = iss.keys.VerifySignature(ctx, jws, iss.algorithms)
@@ -270,12 +277,13 @@ func (v *Verifier) verifyParsed(ctx context.Context, jws *JWS, now time.Time) (*
 		return nil, err
 	}
 
-	err = c.applyACRClaim(iss.acrClaim)
-	if err != nil {
-		return nil, err
+	if iss.acrClaim != "" && iss.acrClaim != DefaultACRClaim {
+		if err = c.applyACRClaim(iss.acrClaim); err != nil {
+			return nil, err
+		}
 	}
 
-	err = v.validate(iss, jws.Header, c, now)
+	err = validateClaims(v, iss, jws.Header.Typ, c, now)
 	if err != nil {
 		return nil, err
 	}
@@ -283,45 +291,45 @@ func (v *Verifier) verifyParsed(ctx context.Context, jws *JWS, now time.Time) (*
 	return c, nil
 }
 
-// issuerFor selects the issuer by exact iss (RFC 7519 §4.1.1, OIDC Core
-// §3.1.3.7 step 2). Unknown issuers are rejected before any signature work,
-// so their keys are never looked up or fetched.
-func (v *Verifier) issuerFor(name string) (*issuer, error) {
-	if v.anyIssuer != nil {
-		return v.anyIssuer, nil
-	}
-
-	iss, ok := v.issuers[name]
-	if !ok {
-		return nil, fmt.Errorf("iss %q: %w", name, ErrIssuerInvalid)
-	}
-
-	return iss, nil
-}
-
 // validate checks the claims of a token whose signature is good.
 func (v *Verifier) validate(iss *issuer, h Header, c *Claims, now time.Time) error {
-	if err := verifyType(iss.tokenType, h.Typ); err != nil {
-		return err
+	return validateClaims(v, iss, h.Typ, c, now)
+}
+
+// validateClaims is validate: each check inline, its helper called only to
+// report a failure.
+func validateClaims(v *Verifier, iss *issuer, typ string, c *Claims, now time.Time) error {
+	if iss.tokenType != "" && mediaType(typ) != iss.tokenType {
+		return verifyType(iss.tokenType, typ)
 	}
 
-	if err := verifyAudience(iss, c.Audience); err != nil {
-		return err
+	audienceOK := iss.skipAudience
+	for i := 0; i < len(c.Audience) && !audienceOK; i++ {
+		audienceOK = iss.audience[c.Audience[i]]
+	}
+	if !audienceOK {
+		return verifyAudience(iss, c.Audience)
 	}
 
-	if err := verifyExpiry(c.ExpiresAt, now, v.leeway); err != nil {
-		return err
+	if c.ExpiresAt.IsZero() || now.After(c.ExpiresAt.Add(v.leeway)) {
+		return verifyExpiry(c.ExpiresAt, now, v.leeway)
 	}
 
-	if err := verifyNotBefore(c.NotBefore, now, v.leeway); err != nil {
-		return err
+	// A zero nbf, iat or auth_time (absent) is never after now+leeway.
+	early := now.Add(v.leeway)
+	if c.NotBefore.After(early) {
+		return verifyNotBefore(c.NotBefore, now, v.leeway)
 	}
 
-	if err := verifyNotFuture("iat", c.IssuedAt, now, v.leeway); err != nil {
-		return err
+	if c.IssuedAt.After(early) {
+		return verifyNotFuture("iat", c.IssuedAt, now, v.leeway)
 	}
 
-	return verifyNotFuture("auth_time", c.AuthTime, now, v.leeway)
+	if c.AuthTime.After(early) {
+		return verifyNotFuture("auth_time", c.AuthTime, now, v.leeway)
+	}
+
+	return nil
 }
 
 // verifyType compares the typ header with the required type, if any. Media
