@@ -161,18 +161,23 @@ func firstIsBearer(sources []TokenSource) bool {
 	return len(sources) > 0 && sources[0].Kind == SourceBearer
 }
 
-// Admit removes the strip headers from req, whatever it returns. It then
-// reports whether req may go upstream as it is now: true when the request is
-// admitted, with the claim headers set and the token stripped or forwarded
-// as configured; false when the full path must decide, which Admit has then
-// not changed anything else for.
+// Admitted is what Admit returns for a request it admitted.
+var Admitted = &Rule{id: "admitted"}
+
+// Admit removes the strip headers from req, whatever it returns. It returns
+// Admitted when req may go upstream as it is now, with the claim headers set
+// and the token stripped or forwarded as configured. Otherwise it has changed
+// nothing else, and the full path must decide: Admit then returns the rule
+// MatchRequest would return when it found it without doubt (a path with one
+// reading, no method override, not a skipped path; never a public rule), or
+// nil.
 //
 // Under Yaegi a call allocates one slot per local and intermediate value of
 // the callee, executed or not, and a native call costs about as much as an
 // interpreted one: Admit holds what every request runs, admitToken what
 // protected routes add, the rarer cases are helpers, and there are as few
 // native calls as can be. (Functions, not methods: cheaper to call.)
-func Admit(g *Gate, req *http.Request) bool {
+func Admit(g *Gate, req *http.Request) *Rule {
 	h := req.Header
 	for i := 0; i < len(g.strip); i++ {
 		delete(h, g.strip[i]) // canonical names: what Header.Del does
@@ -182,20 +187,20 @@ func Admit(g *Gate, req *http.Request) bool {
 	path := req.URL.Path
 	if req.URL.RawPath != "" || !fastPath.MatchString(path) || g.skip[path] ||
 		h["X-Http-Method-Override"] != nil || h["X-Http-Method"] != nil || h["X-Method-Override"] != nil {
-		return false
+		return nil
 	}
 	prefix := g.prefixes.FindString(path) // "" without a match: the default rule
 	rule := g.rules[prefix]
 	if rule == nil {
 		if rule = methodRule(g, req.Method, prefix); rule == nil {
-			return false
+			return nil
 		}
 	}
-	if rule.public {
-		return true
+	if rule.public || g.cache != nil && admitToken(g, req, rule) {
+		return Admitted
 	}
 
-	return g.cache != nil && admitToken(g, req, rule)
+	return rule
 }
 
 // methodRule returns the rule of the group of prefix for method when the

@@ -44,6 +44,11 @@ func cacheToken(t *testing.T, v *Verifier, token string) {
 	}
 }
 
+// admits reports whether Admit admits req.
+func admits(g *Gate, req *http.Request) bool {
+	return Admit(g, req) == Admitted
+}
+
 // gateRequest builds a request with headers given as name, value pairs.
 func gateRequest(method, target string, headers ...string) *http.Request {
 	req := httptest.NewRequest(method, "http://app.test"+target, nil)
@@ -109,8 +114,8 @@ func TestAdmit(t *testing.T) {
 				method = "GET"
 			}
 			req := gateRequest(method, tt.target, tt.headers...)
-			if got := Admit(g, req); got != tt.want {
-				t.Fatalf("Admit = %v, want %v", got, tt.want)
+			if got := admits(g, req); got != tt.want {
+				t.Fatalf("admitted = %v, want %v", got, tt.want)
 			}
 			if req.Header["X-Sub"] != nil && !tt.want {
 				t.Errorf("X-Sub = %q on a request left to the full path", req.Header["X-Sub"])
@@ -129,7 +134,7 @@ func TestAdmitSetsClaimHeaders(t *testing.T) {
 
 	for i := 0; i < 2; i++ { // the first admission records the verdict, the second uses it
 		req := gateRequest("GET", "/orders", "Authorization", "Bearer "+token, "X_amr", "spoofed", "X-Missing", "x")
-		if !Admit(g, req) {
+		if !admits(g, req) {
 			t.Fatalf("request %d not admitted", i)
 		}
 		want := http.Header{"X-Sub": {"alice"}, "X-Amr": {"pwd,otp"}, "Authorization": {"Bearer " + token}}
@@ -162,11 +167,11 @@ func TestAdmitVerdictExpiry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g, v, now := newTestGate(t, GateOptions{})
 			cacheToken(t, v, token)
-			if !Admit(g, gateRequest("GET", tt.target, "Authorization", "Bearer "+token)) {
+			if !admits(g, gateRequest("GET", tt.target, "Authorization", "Bearer "+token)) {
 				t.Fatal("not admitted at first")
 			}
 			*now = now.Add(tt.advance)
-			if got := Admit(g, gateRequest("GET", tt.target, "Authorization", "Bearer "+token)); got != tt.want {
+			if got := admits(g, gateRequest("GET", tt.target, "Authorization", "Bearer "+token)); got != tt.want {
 				t.Errorf("Admit after %s = %v, want %v", tt.advance, got, tt.want)
 			}
 		})
@@ -192,15 +197,15 @@ func TestAdmitMaxAgeBound(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g, v, now := newTestGate(t, GateOptions{})
 			cacheToken(t, v, token)
-			if !Admit(g, gateRequest("GET", "/admin", "Authorization", "Bearer "+token)) {
+			if !admits(g, gateRequest("GET", "/admin", "Authorization", "Bearer "+token)) {
 				t.Fatal("not admitted at first")
 			}
 			*now = now.Add(tt.advance)
-			if got := Admit(g, gateRequest("GET", "/admin", "Authorization", "Bearer "+token)); got != tt.want {
+			if got := admits(g, gateRequest("GET", "/admin", "Authorization", "Bearer "+token)); got != tt.want {
 				t.Errorf("Admit = %v, want %v", got, tt.want)
 			}
 			// Other rules are not bound by the age.
-			if !Admit(g, gateRequest("GET", "/orders", "Authorization", "Bearer "+token)) {
+			if !admits(g, gateRequest("GET", "/orders", "Authorization", "Bearer "+token)) {
 				t.Errorf("default rule not admitted")
 			}
 		})
@@ -238,7 +243,7 @@ func TestAdmitPassesToken(t *testing.T) {
 			cacheToken(t, v, token)
 			for i := 0; i < 2; i++ {
 				req := gateRequest("GET", "/orders", tt.headers...)
-				if !Admit(g, req) {
+				if !admits(g, req) {
 					t.Fatalf("request %d not admitted", i)
 				}
 				for name, values := range tt.want {
@@ -278,7 +283,7 @@ func TestAdmitTLSSources(t *testing.T) {
 			if tt.tls {
 				req.TLS = &tls.ConnectionState{}
 			}
-			if got := Admit(g, req); got != tt.want {
+			if got := admits(g, req); got != tt.want {
 				t.Errorf("Admit = %v, want %v", got, tt.want)
 			}
 		})
@@ -291,10 +296,10 @@ func TestAdmitWithoutCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := NewGate(GateOptions{Policy: p, Sources: []TokenSource{{Kind: SourceBearer}}})
-	if !Admit(g, gateRequest("GET", "/public/a")) {
+	if !admits(g, gateRequest("GET", "/public/a")) {
 		t.Error("public route not admitted")
 	}
-	if Admit(g, gateRequest("GET", "/orders", "Authorization", "Bearer x.y.z")) {
+	if admits(g, gateRequest("GET", "/orders", "Authorization", "Bearer x.y.z")) {
 		t.Error("protected route admitted without a cache")
 	}
 }
@@ -323,7 +328,7 @@ var targets = []string{"/orders", "/admin/x", "/reports"}
 func admitInto(g *Gate, token, target string, wg *sync.WaitGroup, refused chan string) {
 	defer wg.Done()
 	for i := 0; i < 20; i++ {
-		if !Admit(g, gateRequest("GET", target, "Authorization", "Bearer "+token)) {
+		if !admits(g, gateRequest("GET", target, "Authorization", "Bearer "+token)) {
 			refused <- target
 			return
 		}
@@ -334,12 +339,40 @@ func TestAdmitCookieWithSpace(t *testing.T) {
 	g, v, _ := newTestGate(t, GateOptions{})
 	token := signHS256(t, hs256, validClaims(), hsSecret)
 	cacheToken(t, v, token)
-	if !Admit(g, gateRequest("GET", "/orders", "Authorization", "Bearer "+token)) {
+	if !admits(g, gateRequest("GET", "/orders", "Authorization", "Bearer "+token)) {
 		t.Fatal("bearer not admitted")
 	}
 	// The bearer verdict is keyed by "Bearer <token>": a cookie with that
 	// value is no token, and must not find it.
-	if Admit(g, gateRequest("GET", "/orders", "Cookie", `session="Bearer `+token+`"`)) {
+	if admits(g, gateRequest("GET", "/orders", "Cookie", `session="Bearer `+token+`"`)) {
 		t.Error("cookie holding the bearer credential admitted")
+	}
+}
+
+func TestAdmitReturnsTheRuleItMatched(t *testing.T) {
+	g, _, _ := newTestGate(t, GateOptions{})
+	tests := []struct {
+		name   string
+		method string
+		target string
+		want   string // the rule's ID; "" for nil
+	}{
+		{name: "default rule", method: "GET", target: "/orders", want: "default"},
+		{name: "prefix rule", method: "GET", target: "/admin/x", want: "rules[1]"},
+		{name: "method rule", method: "POST", target: "/payments", want: "rules[2]"},
+		{name: "method not listed: Match looks further", method: "GET", target: "/payments"},
+		{name: "path with another reading", method: "GET", target: "/public/../admin"},
+		{name: "upper case", method: "GET", target: "/Admin"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ""
+			if r := Admit(g, gateRequest(tt.method, tt.target)); r != nil {
+				got = r.ID()
+			}
+			if got != tt.want {
+				t.Errorf("Admit = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
