@@ -12,7 +12,11 @@ import (
 const defaultJWSSize = 16384
 
 // segmentEncoding decodes JWS segments: base64url without padding (RFC 7515
-// §2), strict about trailing bits so one token has one encoding.
+// §2), strict about trailing bits so one token has one encoding. The strict
+// decoder refuses every byte outside the base64url alphabet except CR and
+// LF, which it skips: ParseJWS refuses those first, so a token has exactly
+// one spelling. (Native calls only: a byte loop would cost hundreds of
+// microseconds under Yaegi.)
 var segmentEncoding = base64.RawURLEncoding.Strict()
 
 // Header is the protected header of a compact JWS, decoded once.
@@ -53,21 +57,33 @@ func ParseJWS(token string, maxSize int) (*JWS, error) {
 		return nil, fmt.Errorf("%d segments, want 3: %w", len(parts), ErrTokenMalformed)
 	}
 
-	headerJSON, err := decodeSegment(parts[0], "header")
+	// One search for CR and LF in the whole token; segments are searched
+	// (in order, for the same error) only when it finds one.
+	crlf := strings.ContainsAny(token, "\r\n")
+	if crlf && strings.ContainsAny(parts[0], "\r\n") {
+		return nil, segmentError("header")
+	}
+	headerJSON, err := segmentEncoding.DecodeString(parts[0])
 	if err != nil {
-		return nil, err
+		return nil, segmentError("header")
 	}
 	header, err := parseHeader(headerJSON)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := decodeSegment(parts[1], "payload")
-	if err != nil {
-		return nil, err
+	if crlf && strings.ContainsAny(parts[1], "\r\n") {
+		return nil, segmentError("payload")
 	}
-	sig, err := decodeSegment(parts[2], "signature")
+	payload, err := segmentEncoding.DecodeString(parts[1])
 	if err != nil {
-		return nil, err
+		return nil, segmentError("payload")
+	}
+	if crlf && strings.ContainsAny(parts[2], "\r\n") {
+		return nil, segmentError("signature")
+	}
+	sig, err := segmentEncoding.DecodeString(parts[2])
+	if err != nil {
+		return nil, segmentError("signature")
 	}
 	if len(sig) == 0 {
 		return nil, fmt.Errorf("empty signature: %w", ErrTokenMalformed)
@@ -83,22 +99,6 @@ func ParseJWS(token string, maxSize int) (*JWS, error) {
 	return jws, nil
 }
 
-// decodeSegment decodes one base64url segment. The strict decoder refuses
-// every byte outside the base64url alphabet except CR and LF, which it skips:
-// those are refused first, so a token has exactly one spelling. (Native calls
-// only: a byte loop here would cost hundreds of microseconds under Yaegi.)
-func decodeSegment(s, what string) ([]byte, error) {
-	if strings.ContainsAny(s, "\r\n") {
-		return nil, segmentError(what)
-	}
-	b, err := segmentEncoding.DecodeString(s)
-	if err != nil {
-		return nil, segmentError(what)
-	}
-
-	return b, nil
-}
-
 // segmentError reports a segment that is not base64url.
 func segmentError(what string) error {
 	return fmt.Errorf("%s is not base64url: %w", what, ErrTokenMalformed)
@@ -112,22 +112,25 @@ func parseHeader(data []byte) (Header, error) {
 		return Header{}, fmt.Errorf("header is not a JSON object: %w", ErrTokenMalformed)
 	}
 
+	// alg, kid and typ from a table: one lookup and assertion each, and no
+	// helper call (every call allocates a frame under Yaegi).
 	var h Header
-	var err error
-	if h.Alg, err = headerString(raw, "alg"); err != nil {
-		return Header{}, err
-	}
-	if h.Kid, err = headerString(raw, "kid"); err != nil {
-		return Header{}, err
-	}
-	if h.Typ, err = headerString(raw, "typ"); err != nil {
-		return Header{}, err
+	members := [3]*string{&h.Alg, &h.Kid, &h.Typ}
+	for i := 0; i < len(headerStrings); i++ {
+		if v, present := raw[headerStrings[i]]; present {
+			s, isString := v.(string)
+			if !isString {
+				return Header{}, fmt.Errorf("header %s is not a string: %w", headerStrings[i], ErrTokenMalformed)
+			}
+			*members[i] = s
+		}
 	}
 	// RFC 7515 §4.1.1: alg is required; "none" is an unsecured JWS (RFC 7518
 	// §3.6), which a verifier must never accept (RFC 8725 §3.2).
-	if h.Alg == "" || strings.EqualFold(h.Alg, "none") {
+	if h.Alg == "" || len(h.Alg) == len("none") && strings.EqualFold(h.Alg, "none") {
 		return Header{}, fmt.Errorf("alg %q: %w", h.Alg, ErrAlgorithmNotAllowed)
 	}
+	var err error
 	if crit, ok := raw["crit"]; ok {
 		h.Crit, err = checkCrit(crit, raw)
 		if err != nil {
@@ -138,19 +141,9 @@ func parseHeader(data []byte) (Header, error) {
 	return h, nil
 }
 
-// headerString returns an optional string header member.
-func headerString(raw map[string]interface{}, name string) (string, error) {
-	v, ok := raw[name]
-	if !ok {
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("header %s is not a string: %w", name, ErrTokenMalformed)
-	}
-
-	return s, nil
-}
+// headerStrings are the header members read as strings, in the order
+// parseHeader stores them.
+var headerStrings = [3]string{"alg", "kid", "typ"}
 
 // checkCrit applies RFC 7515 §4.1.11 to a crit header. This package
 // understands no extension, so any well-formed crit is refused as well: its
