@@ -376,3 +376,41 @@ func TestAdmitReturnsTheRuleItMatched(t *testing.T) {
 		})
 	}
 }
+
+func TestAdmitBoundsItsVerdicts(t *testing.T) {
+	// testCacheTokens verdicts at most: the seventh drops them all, and
+	// they are made again as requests come.
+	g, v, _ := newTestGate(t, GateOptions{})
+	tokens := []string{
+		signHS256(t, hs256, validClaims(), hsSecret),
+		signHS256(t, hs256, withClaim("sub", "bob"), hsSecret),
+	}
+	for round := 0; round < 2; round++ {
+		for _, token := range tokens {
+			cacheToken(t, v, token)
+			for _, target := range targets {
+				if !admits(g, gateRequest("GET", target, "Authorization", "Bearer "+token)) {
+					t.Fatalf("round %d: %s not admitted", round, target)
+				}
+			}
+		}
+	}
+	if n := g.verdictCount.Load(); n > testCacheTokens {
+		t.Errorf("%d verdicts kept, want at most %d", n, testCacheTokens)
+	}
+	kept := 0
+	for i := 0; i < len(g.verdicts); i++ {
+		g.verdicts[i].Range(countInto(&kept))
+	}
+	if kept > testCacheTokens {
+		t.Errorf("%d verdicts in the maps, want at most %d", kept, testCacheTokens)
+	}
+}
+
+// countInto returns a sync.Map.Range callback counting into n.
+func countInto(n *int) func(key, value interface{}) bool {
+	return func(key, value interface{}) bool {
+		*n++
+		return true
+	}
+}
