@@ -95,3 +95,18 @@ func TestRepeatedRequestsAreDecidedAlike(t *testing.T) {
 		})
 	}
 }
+
+func TestClaimHeaderOfAMixedArray(t *testing.T) {
+	m, next, _ := newTestMiddleware(t, testConfig(t))
+	claims := claimsAt(loa1, []string{"pwd"}, time.Minute)
+	claims["groups"] = []interface{}{"staff", 7, true, map[string]interface{}{"x": 1}}
+	token := mintES256(t, claims)
+	for i := 0; i < 3; i++ { // the full path, then the gate
+		if rec := serve(m, request{target: "/home", headers: bearer(token)}); rec.Code != 200 {
+			t.Fatalf("request %d: status %d", i, rec.Code)
+		}
+		if got := next.seen().Header.Get("X-Stepup-Groups"); got != "staff,7,true" {
+			t.Errorf("request %d: X-Stepup-Groups = %q, want %q", i, got, "staff,7,true")
+		}
+	}
+}

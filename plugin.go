@@ -495,6 +495,19 @@ func (m *stepUpMiddleware) fail(rw http.ResponseWriter, req *http.Request, rule 
 // are joined with ","; a dotted name may walk into nested objects). Nothing
 // is set when the claim has no value.
 func setClaimHeader(h http.Header, ch claimHeader, claims *stepup.Claims) {
+	// An array of strings ("amr", groups), the usual case, without the
+	// calls of Values (each allocates a frame under Yaegi).
+	if arr, isArray := claims.Raw[ch.claim].([]interface{}); isArray && len(arr) > 0 {
+		parts := make([]string, len(arr))
+		plain := true
+		for i := 0; i < len(arr) && plain; i++ {
+			parts[i], plain = arr[i].(string)
+		}
+		if plain {
+			h[ch.header] = []string{strings.Join(parts, ",")} // Header.Set, canonical name
+			return
+		}
+	}
 	v := claims.Values(ch.claim)
 	if len(v) > 0 {
 		h.Set(ch.header, strings.Join(v, ","))
