@@ -15,7 +15,7 @@ import (
 // Module paths of the two local plugins Traefik loads.
 const (
 	stepupModule = "github.com/stepup-auth/traefikstepup"
-	noopModule   = "github.com/stepup-auth/benchnoop"
+	noopModule   = "github.com/stepup-auth/noop"
 )
 
 // traefik is a running Traefik process with both plugins.
@@ -72,7 +72,7 @@ func (tr *traefik) layout(checkout, dynamic string) error {
 
 	links := map[string]string{
 		stepupModule: checkout,
-		noopModule:   filepath.Join(checkout, "tests", "bench", "noop-plugin"),
+		noopModule:   filepath.Join(checkout, "tests", "noop-plugin"),
 	}
 	for module, src := range links {
 		link := filepath.Join(tr.dir, "plugins-local", "src", filepath.FromSlash(module))

@@ -62,7 +62,7 @@ func noopPlugin(tb testing.TB) *Plugin {
 	tb.Helper()
 
 	noopOnce.Do(func() {
-		noopP, noopErr = Load(Options{ModuleName: "stepup.test/noop", Dir: "testdata/noop"})
+		noopP, noopErr = Load(Options{ModuleName: "github.com/stepup-auth/noop", Dir: "../noop-plugin"})
 	})
 	if noopErr != nil {
 		tb.Fatalf("loading the noop plugin under Yaegi: %v", noopErr)

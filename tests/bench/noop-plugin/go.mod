@@ -1,3 +1,0 @@
-module github.com/stepup-auth/benchnoop
-
-go 1.21

@@ -1,3 +1,0 @@
-module stepup.test/noop
-
-go 1.21

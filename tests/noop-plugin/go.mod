@@ -1,0 +1,3 @@
+module github.com/stepup-auth/noop
+
+go 1.21
