@@ -91,15 +91,25 @@ func isHex(b byte) bool {
 // "..", keeping a trailing slash. p starts with "/".
 func resolveSegments(p string) string {
 	segments := strings.Split(p[1:], "/")
-	out := make([]string, 0, len(segments))
-	trailing := false
 	for i := 0; i < len(segments); i++ {
-		seg := segments[i]
-		if j := strings.IndexByte(seg, ';'); j >= 0 {
-			seg = seg[:j]
+		if j := strings.IndexByte(segments[i], ';'); j >= 0 {
+			segments[i] = segments[i][:j]
 		}
-		last := i == len(segments)-1
-		switch seg {
+	}
+
+	return resolveDots(segments, segments)
+}
+
+// resolveDots joins path segments into an absolute path, resolving "." and
+// ".." (never above the root, RFC 3986 §5.2.4) and dropping empty segments,
+// with a trailing slash when the last segment was empty or a dot. names[i]
+// decides what segment i is; kept[i] is what the result holds for it.
+func resolveDots(names, kept []string) string {
+	out := make([]string, 0, len(kept))
+	trailing := false
+	for i := 0; i < len(names); i++ {
+		last := i == len(names)-1
+		switch names[i] {
 		case "", ".":
 			trailing = last
 		case "..":
@@ -108,7 +118,7 @@ func resolveSegments(p string) string {
 			}
 			trailing = last
 		default:
-			out = append(out, seg)
+			out = append(out, kept[i])
 			trailing = false
 		}
 	}

@@ -27,39 +27,21 @@ func StrictPath(escapedPath string) (string, error) {
 		return "", fmt.Errorf("not absolute: %w", ErrPathInvalid)
 	}
 	segments := strings.Split(escapedPath[1:], "/")
-	out := make([]string, 0, len(segments))
-	trailing := false
+	names := make([]string, len(segments))
 	for i := 0; i < len(segments); i++ {
-		seg := segments[i]
-		decoded, err := url.PathUnescape(seg)
+		decoded, err := url.PathUnescape(segments[i])
 		if err != nil {
 			return "", fmt.Errorf("bad escape: %w", ErrPathInvalid)
 		}
-		last := i == len(segments)-1
-		switch decoded {
-		case "", ".":
-			trailing = last
-		case "..":
-			if len(out) > 0 {
-				out = out[:len(out)-1]
-			}
-			trailing = last
-		default:
-			// Escaped unreserved characters mean the same decoded (RFC 3986
-			// §6.2.2.2); an escaped separator stays escaped: it is data here.
-			if !hasEscapedSeparator(seg) {
-				seg = decoded
-			}
-			out = append(out, seg)
-			trailing = false
+		names[i] = decoded
+		// Escaped unreserved characters mean the same decoded (RFC 3986
+		// §6.2.2.2); an escaped separator stays escaped: it is data here.
+		if !hasEscapedSeparator(segments[i]) {
+			segments[i] = decoded
 		}
 	}
-	p := "/" + strings.Join(out, "/")
-	if trailing && len(out) > 0 {
-		p += "/"
-	}
 
-	return p, nil
+	return resolveDots(names, segments), nil
 }
 
 // MatchRequest returns the rule for a request whose path is escapedPath
