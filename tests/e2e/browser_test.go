@@ -54,33 +54,11 @@ func origin(host string, port int) string { return fmt.Sprintf("http://%s:%d", h
 
 // browserDynamic is the file-provider configuration both replicas load.
 func browserDynamic(s *browserStack, portB int) string {
-	middleware := func(issuer, extra string) string {
-		return fmt.Sprintf(`
-      plugin:
-        stepup:
-          acrLevels: [urn:stepup:loa:1, urn:stepup:loa:2]
-          leeway: 1s
-          logLevel: debug
-          rules:
-            - pathPrefix: /public
-              public: true
-            - pathPrefix: /admin
-              minACR: urn:stepup:loa:2
-              maxAge: %s
-            - pathPrefix: /api/admin
-              minACR: urn:stepup:loa:2
-          claimHeaders:
-            sub: X-Stepup-Subject
-            acr: X-Stepup-ACR
-            amr: X-Stepup-AMR
-            email: X-Stepup-Email
-          oidc:
-            issuer: %q
-            clientID: %s
-            clientSecret: %s
-            sessionSecret: %q
-            sessionClaims: [email, groups]%s`,
-			adminMaxAge, issuer, browserClientID, browserClientSecret, browserSession, extra)
+	middleware := func(issuer string, extra ...string) string {
+		return realparts.LoginPlugin{
+			Issuer: issuer, ClientID: browserClientID, ClientSecret: browserClientSecret,
+			SessionSecret: browserSession, AdminMaxAge: adminMaxAge.String(), Leeway: "1s", Extra: extra,
+		}.YAML()
 	}
 	router := func(name, host, mw string) string {
 		return fmt.Sprintf(`
@@ -109,11 +87,10 @@ func browserDynamic(s *browserStack, portB int) string {
     stepup-refuse-error:%s
     stepup-replica:%s
 `, s.app.URL,
-		middleware(s.idp.Issuer, "\n            providerLogout: true"),
-		middleware(s.refuseIdP.Issuer, ""),
-		middleware(s.refuseErrIdP.Issuer, ""),
-		middleware(s.idp.Issuer, fmt.Sprintf("\n            redirectURL: %q",
-			origin(hostReplica, portB)+"/_stepup/callback")))
+		middleware(s.idp.Issuer, "providerLogout: true"),
+		middleware(s.refuseIdP.Issuer),
+		middleware(s.refuseErrIdP.Issuer),
+		middleware(s.idp.Issuer, fmt.Sprintf("redirectURL: %q", origin(hostReplica, portB)+"/_stepup/callback")))
 
 	return b.String()
 }

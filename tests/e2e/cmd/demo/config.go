@@ -50,34 +50,10 @@ func demoDynamic(issuer, appURL, sessionSecret string) string {
         servers:
           - url: %q
   middlewares:
-    stepup:
-      plugin:
-        stepup:
-          acrLevels: [urn:stepup:loa:1, urn:stepup:loa:2]
-          leeway: 5s
-          logLevel: debug
-          rules:
-            - pathPrefix: /public
-              public: true
-            - pathPrefix: /admin
-              minACR: urn:stepup:loa:2
-              maxAge: %s
-            - pathPrefix: /api/admin
-              minACR: urn:stepup:loa:2
-          claimHeaders:
-            sub: X-Stepup-Subject
-            acr: X-Stepup-ACR
-            amr: X-Stepup-AMR
-            email: X-Stepup-Email
-            groups: X-Stepup-Groups
-          oidc:
-            issuer: %q
-            clientID: %s
-            clientSecret: %s
-            sessionSecret: %q
-            sessionClaims: [email, groups]
-            providerLogout: true
-`, "`/`", appURL, adminMaxAge, issuer, clientID, clientSecret, sessionSecret)
+    stepup:%s`, "`/`", appURL, realparts.LoginPlugin{
+		Issuer: issuer, ClientID: clientID, ClientSecret: clientSecret, SessionSecret: sessionSecret,
+		AdminMaxAge: adminMaxAge, Leeway: "5s", Extra: []string{"providerLogout: true"},
+	}.YAML())
 }
 
 // printGuide tells the person what runs and what to try.
