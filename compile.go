@@ -384,6 +384,7 @@ func (c *configCompiler) remote(where string, raw string) *stepup.RemoteKeysOpti
 		Client:   c.deps.client,
 		Timeout:  defaultFetchTimeout,
 		Cooldown: defaultKeyCooldown,
+		MaxAge:   defaultKeyRefresh,
 		Context:  c.ctx,
 	}
 }

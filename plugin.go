@@ -217,6 +217,10 @@ const (
 	defaultReturnParam  = "rd"
 	defaultFetchTimeout = 10 * time.Second
 	defaultKeyCooldown  = 30 * time.Second
+	// defaultKeyRefresh is how old a fetched key set may get before it is
+	// refetched (in the background), so that a key the issuer removed stops
+	// verifying even when no new kid appears.
+	defaultKeyRefresh = 15 * time.Minute
 )
 
 // defaultTokenSources is used when TokenSources is empty.

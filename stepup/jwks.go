@@ -48,9 +48,10 @@ type RemoteKeysOptions struct {
 	// Cooldown is the minimum time between two fetches, whatever triggers
 	// them (first use, unknown kid, MaxAge, retry after a failure). Default 30s.
 	Cooldown time.Duration
-	// MaxAge, when positive, refetches a set older than this on next use
-	// (the old set still serves if that fetch fails), so keys the issuer
-	// removed stop verifying. Zero keeps a set until an unknown kid.
+	// MaxAge, when positive, refetches a set older than this on next use,
+	// in the background: the request that notices goes on with the old set,
+	// which also keeps serving if the fetch fails. Keys the issuer removed
+	// thus stop verifying. Zero keeps a set until an unknown kid.
 	MaxAge time.Duration
 	// MaxBodySize bounds each response body in bytes. Default 1 MiB.
 	MaxBodySize int64
@@ -269,9 +270,14 @@ func (ks *KeySet) currentKeys(ctx context.Context, refresh bool) ([]*Key, error)
 		ks.attemptedAt = ks.remote.now()
 		go ks.fetch(done)
 	}
+	// A set that is only older than MaxAge is refreshed in the background:
+	// this request goes on with the keys it has (stale while revalidating),
+	// so a periodic refresh never holds requests up. Callers wait only when
+	// nothing is cached yet or when they asked for fresh keys (unknown kid).
+	wait := done != nil && (refresh || ks.fetchedAt.IsZero())
 	ks.mu.Unlock()
 
-	if done != nil {
+	if wait {
 		select {
 		case <-done:
 		case <-ctx.Done():

@@ -204,7 +204,8 @@ func TestRemoteKeySetScenarios(t *testing.T) {
 		{name: "max age", maxAge: time.Minute, steps: []remoteStep{
 			{name: "first use", serve: "k1", token: "k1", hits: 1},
 			{name: "young set", advance: 59 * time.Second, serve: "k2", token: "k1", hits: 1},
-			{name: "old set refetched", advance: time.Second, token: "k1", want: ErrKeyNotFound, hits: 2},
+			{name: "old set still serves while refetched", advance: time.Second, token: "k1", hits: 2},
+			{name: "refetched set applies", token: "k1", want: ErrKeyNotFound, hits: 2},
 		}},
 	}
 
@@ -236,6 +237,7 @@ func TestRemoteKeySetScenarios(t *testing.T) {
 			if (st.want == nil && err != nil) || (st.want != nil && !errors.Is(err, st.want)) {
 				t.Errorf("%s / %s: err = %v, want %v", tt.name, st.name, err, st.want)
 			}
+			waitForFetch(ks) // a background refresh may still run
 			if n := issuer.hits(); n != st.hits {
 				t.Errorf("%s / %s: %d fetches, want %d", tt.name, st.name, n, st.hits)
 			}
@@ -402,5 +404,15 @@ func TestStaticKeysDuringOutage(t *testing.T) {
 	}
 	if err := verifyToken(context.Background(), t, ks, fx.tokens["k2"]); !errors.Is(err, ErrKeysUnavailable) {
 		t.Errorf("remote-only key: err = %v, want ErrKeysUnavailable", err)
+	}
+}
+
+// waitForFetch waits until no fetch of ks is in flight.
+func waitForFetch(ks *KeySet) {
+	ks.mu.Lock()
+	done := ks.inFlight
+	ks.mu.Unlock()
+	if done != nil {
+		<-done
 	}
 }

@@ -239,6 +239,9 @@ func (rp *RelyingParty) newVerifier() (*Verifier, error) {
 		Client:  rp.opts.Client,
 		Timeout: rp.opts.Timeout,
 		Context: rp.opts.Context,
+		// Refreshed in the background, so keys the provider removed stop
+		// verifying ID tokens.
+		MaxAge: providerKeysMaxAge,
 	}
 	if remote.JWKSURL == "" {
 		remote.DiscoveryURL = discoveryURL(rp.opts.Issuer)
@@ -257,6 +260,10 @@ func (rp *RelyingParty) newVerifier() (*Verifier, error) {
 		Now:       rp.opts.Now,
 	})
 }
+
+// providerKeysMaxAge is how old the provider's key set may get before it is
+// refetched.
+const providerKeysMaxAge = 15 * time.Minute
 
 // discoveryURL is where OIDC Discovery §4 puts the configuration of issuer:
 // a trailing "/" is removed before the well-known path is appended.
