@@ -448,13 +448,9 @@ func authorize(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, r
 		}
 	}
 
-	// forward, inlined (one call less per request); a string claim without
-	// a call.
 	for i := 0; i < len(m.headers); i++ {
-		if s, isString := claims.Raw[m.headers[i].claim].(string); isString {
-			req.Header[m.headers[i].header] = []string{s} // Header.Set, canonical name
-		} else {
-			setClaimHeader(req.Header, m.headers[i], claims)
+		if v, ok := stepup.HeaderValue(claims, m.headers[i].claim); ok {
+			req.Header[m.headers[i].header] = []string{v} // Header.Set, canonical name
 		}
 	}
 	if m.stripToken || m.forwardHeader != "" {
@@ -489,30 +485,6 @@ func (m *stepUpMiddleware) fail(rw http.ResponseWriter, req *http.Request, rule 
 	}
 	if m.audit {
 		m.next.ServeHTTP(rw, req)
-	}
-}
-
-// setClaimHeader sets one identity header from a claim that is not a
-// string: its values as Claims.Values gives them ("amr" and other arrays
-// are joined with ","; a dotted name may walk into nested objects). Nothing
-// is set when the claim has no value.
-func setClaimHeader(h http.Header, ch claimHeader, claims *stepup.Claims) {
-	// An array of strings ("amr", groups), the usual case, without the
-	// calls of Values (each allocates a frame under Yaegi).
-	if arr, isArray := claims.Raw[ch.claim].([]interface{}); isArray && len(arr) > 0 {
-		parts := make([]string, len(arr))
-		plain := true
-		for i := 0; i < len(arr) && plain; i++ {
-			parts[i], plain = arr[i].(string)
-		}
-		if plain {
-			h[ch.header] = []string{strings.Join(parts, ",")} // Header.Set, canonical name
-			return
-		}
-	}
-	v := claims.Values(ch.claim)
-	if len(v) > 0 {
-		h.Set(ch.header, strings.Join(v, ","))
 	}
 }
 

@@ -641,3 +641,22 @@ func TestAmbiguousPathsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestClaimWithControlCharactersIsNotForwarded(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ClaimHeaders = map[string]string{"sub": "X-Stepup-Subject", "email": "X-Stepup-Email"}
+	m, next, _ := newTestMiddleware(t, cfg)
+	claims := claimsAt(loa1, []string{"pwd"}, time.Minute)
+	claims["email"] = "alice@example.test\r\nX-Admin: yes"
+	token := mintES256(t, claims)
+	for round := 0; round < 3; round++ { // the full path, then the fast path
+		next.got = nil
+		if rec := serve(m, request{target: "/home", headers: bearer(token)}); rec.Code != 200 {
+			t.Fatalf("round %d: status %d", round, rec.Code)
+		}
+		h := next.seen().Header
+		if h.Get("X-Stepup-Email") != "" || h.Get("X-Stepup-Subject") != "alice" {
+			t.Errorf("round %d: backend saw email %q, subject %q", round, h.Get("X-Stepup-Email"), h.Get("X-Stepup-Subject"))
+		}
+	}
+}

@@ -247,6 +247,28 @@ func numericDate(raw map[string]interface{}, name string) (time.Time, error) {
 	return time.Unix(int64(sec), int64((f-sec)*1e9)), nil
 }
 
+// HeaderValue returns the named claim as one request header value: its
+// Values joined with ",". It reports false when the claim has no value, or
+// when the value holds a control character other than tab: Go's transport
+// would refuse to send such a header upstream and fail the whole request.
+func HeaderValue(c *Claims, name string) (string, bool) {
+	v := c.Values(name)
+	if len(v) == 0 {
+		return "", false
+	}
+	joined := strings.Join(v, ",")
+	if strings.ContainsAny(joined, headerControlChars) {
+		return "", false
+	}
+
+	return joined, true
+}
+
+// headerControlChars are refused in header values (RFC 9110 §5.5): C0
+// controls but tab, and DEL.
+const headerControlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b\x0c\x0d\x0e\x0f" +
+	"\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"
+
 // Values returns the named claim as strings: a string, number or boolean as
 // one value, an array as its string, number and boolean members. Objects and
 // null give nothing. A name with dots that is not itself a claim walks into

@@ -436,9 +436,9 @@ func admitFirst(g *Gate, e *cacheEntry, rule *Rule) *admission {
 func newAdmission(g *Gate, c *Claims, until time.Time) *admission {
 	a := &admission{until: until}
 	for i := 0; i < len(g.claims); i++ {
-		if v := c.Values(g.claims[i]); len(v) > 0 {
+		if v, ok := HeaderValue(c, g.claims[i]); ok {
 			a.names = append(a.names, g.headers[i])
-			a.values = append(a.values, strings.Join(v, ","))
+			a.values = append(a.values, v)
 		}
 	}
 
