@@ -252,7 +252,15 @@ func numericDate(raw map[string]interface{}, name string) (time.Time, error) {
 // when the value holds a control character other than tab: Go's transport
 // would refuse to send such a header upstream and fail the whole request.
 func HeaderValue(c *Claims, name string) (string, bool) {
-	v := c.Values(name)
+	// A string claim (sub, acr), inline: its Values are itself, and under
+	// Yaegi each call of Values, scalarString and Join allocates.
+	if s, isString := c.Raw[name].(string); isString {
+		if strings.ContainsAny(s, headerControlChars) {
+			return "", false
+		}
+		return s, true
+	}
+	v := claimValues(c, name)
 	if len(v) == 0 {
 		return "", false
 	}
@@ -274,6 +282,12 @@ const headerControlChars = "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b\x0c\x0d
 // null give nothing. A name with dots that is not itself a claim walks into
 // nested objects, so "realm_access.roles" reads Keycloak's realm roles.
 func (c *Claims) Values(name string) []string {
+	return claimValues(c, name)
+}
+
+// claimValues is Values (a function: under Yaegi a method call costs
+// about twice as much).
+func claimValues(c *Claims, name string) []string {
 	v, ok := c.Raw[name]
 	if !ok && strings.IndexByte(name, '.') >= 0 {
 		v, ok = nestedClaim(c.Raw, name)

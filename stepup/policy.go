@@ -525,7 +525,7 @@ func (r *Rule) checkClaims(c *Claims) error {
 
 // claimHolds reports whether one of the claim's values is required.
 func claimHolds(c *Claims, req ClaimRequirement) bool {
-	have := c.Values(req.Name)
+	have := claimValues(c, req.Name)
 	for i := 0; i < len(have); i++ {
 		if indexOf(req.Values, have[i]) >= 0 {
 			return true
