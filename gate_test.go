@@ -110,3 +110,44 @@ func TestClaimHeaderOfAMixedArray(t *testing.T) {
 		}
 	}
 }
+
+// A bare token in Authorization is no bearer credential: the fast path must
+// answer as the full path does (401, or the cookie's identity), also after
+// the same token was admitted from the session cookie.
+func TestRawAuthorizationValueDecidesLikeTheFullPath(t *testing.T) {
+	tok := mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute))
+	other := mintES256(t, map[string]interface{}{
+		"iss": testIssuer, "aud": "api", "sub": "bob", "acr": loa1,
+		"exp": testNow.Add(time.Hour).Unix(), "iat": testNow.Unix(), "auth_time": testNow.Unix(),
+	})
+	tests := []struct {
+		name  string
+		apply func(*Config)
+	}{
+		{name: "defaults", apply: func(*Config) {}},
+		{name: "strip and forward", apply: func(c *Config) { c.StripToken = true; c.ForwardTokenHeader = "X-Token" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			tt.apply(cfg)
+			m, next, _ := newTestMiddleware(t, cfg)
+			refCfg := testConfig(t)
+			tt.apply(refCfg)
+			refCfg.CacheSize = -1
+			ref, refNext, _ := newTestMiddleware(t, refCfg)
+			for i := 0; i < 2; i++ { // the full path, then the gate records a verdict
+				serveOutcome(m, next, request{target: "/home", headers: map[string]string{"Cookie": "stepup_session=" + tok}})
+			}
+			for _, r := range []request{
+				{target: "/home", headers: map[string]string{"Authorization": tok}},
+				{target: "/home", headers: map[string]string{"Authorization": tok, "Cookie": "stepup_session=" + other}},
+			} {
+				want := serveOutcome(ref, refNext, r)
+				if got := serveOutcome(m, next, r); got != want {
+					t.Errorf("cookie %q:\n got %+v\nwant %+v", r.headers["Cookie"], got, want)
+				}
+			}
+		})
+	}
+}

@@ -219,7 +219,10 @@ func methodRule(g *Gate, method, prefix string) *Rule {
 // of a plain bearer request, which needs no parsing to be looked up.
 func admitToken(g *Gate, req *http.Request, rule *Rule) bool {
 	a := req.Header["Authorization"]
-	if !g.bearerFirst || len(a) != 1 {
+	// Only a value in the common "Bearer <token>" spelling is looked up as
+	// is: verdicts of other sources are keyed by the bare token, which a raw
+	// "Authorization: <token>" (not a bearer credential at all) must not hit.
+	if !g.bearerFirst || len(a) != 1 || !strings.HasPrefix(a[0], bearerPrefix) {
 		return admitOther(g, req, rule)
 	}
 	x, _ := g.verdicts[rule.index].Load(a[0])
