@@ -62,7 +62,7 @@ func (c *configCompiler) compile(cfg *Config, name string) *stepUpMiddleware {
 	if m.returnParam == "" {
 		m.returnParam = defaultReturnParam
 	}
-	if cfg.ForwardTokenHeader != "" && !isToken(cfg.ForwardTokenHeader) {
+	if cfg.ForwardTokenHeader != "" && !stepup.IsToken(cfg.ForwardTokenHeader) {
 		c.problem("forwardTokenHeader", "%q is not a valid header name", cfg.ForwardTokenHeader)
 	}
 
@@ -189,7 +189,7 @@ func (c *configCompiler) claimHeaders(raw map[string]string) []claimHeader {
 	var headers []claimHeader
 	for i := 0; i < len(claims); i++ {
 		h := raw[claims[i]]
-		if !isToken(h) {
+		if !stepup.IsToken(h) {
 			c.problem("claimHeaders."+claims[i], "%q is not a valid header name", h)
 			continue
 		}
@@ -418,21 +418,6 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 
 	return ip != nil && ip.IsLoopback()
-}
-
-// isToken reports whether s is an RFC 7230 token (a valid header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if ch <= ' ' || ch >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", ch) >= 0 {
-			return false
-		}
-	}
-
-	return true
 }
 
 func sortedKeys(m map[string]interface{}) []string {

@@ -112,10 +112,10 @@ func (c *configCompiler) checkLoginPaths(l *browserLogin, oc OIDCConfig) {
 				l.redirectURL, l.callbackPath)
 		}
 	}
-	if strings.HasPrefix(l.postLogout, "//") || (!strings.HasPrefix(l.postLogout, "/") && !isHTTPURL(l.postLogout)) {
+	if strings.HasPrefix(l.postLogout, "//") || (!strings.HasPrefix(l.postLogout, "/") && !stepup.IsHTTPURL(l.postLogout)) {
 		c.problem("oidc.postLogoutRedirectURL", "%q must be a path or an absolute http(s) URL", l.postLogout)
 	}
-	if oc.Issuer != "" && !isHTTPURL(oc.Issuer) {
+	if oc.Issuer != "" && !stepup.IsHTTPURL(oc.Issuer) {
 		c.problem("oidc.issuer", "%q is not an absolute http(s) URL", oc.Issuer)
 	}
 }
@@ -187,12 +187,6 @@ func orDefault(v, def string) string {
 	}
 
 	return v
-}
-
-func isHTTPURL(raw string) bool {
-	u, err := url.Parse(raw)
-
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // warnIDTokensAsBearer warns when an issuer entry would accept the login's own

@@ -40,15 +40,6 @@ type browserLogin struct {
 	providerLogout bool
 }
 
-// isTLS reports whether the client reached Traefik over HTTPS.
-func (m *stepUpMiddleware) isTLS(req *http.Request) bool {
-	if req.TLS != nil {
-		return true
-	}
-
-	return m.trustProxy && strings.EqualFold(req.Header.Get("X-Forwarded-Proto"), "https")
-}
-
 // sessionCookieName is the session cookie's name for this request: browsers
 // accept a "__Host-" cookie only when it is Secure, so plain http keeps the
 // bare name.
@@ -108,7 +99,7 @@ func (m *stepUpMiddleware) startLogin(
 			"The identity provider cannot be reached. Try again in a moment.", "")
 		return
 	}
-	if err := m.login.flowCookies(m.isTLS(req)).Write(rw, req, flow); err != nil {
+	if err := m.login.flowCookies(stepup.IsTLS(req, m.trustProxy)).Write(rw, req, flow); err != nil {
 		m.log.errorf("starting login: %v", err)
 		writePage(rw, http.StatusInternalServerError, "Sign-in unavailable", "The sign-in could not be started.", "")
 		return
@@ -124,7 +115,7 @@ func (m *stepUpMiddleware) startLogin(
 // redirect loop.
 func (m *stepUpMiddleware) callback(rw http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
-	tls := m.isTLS(req)
+	tls := stepup.IsTLS(req, m.trustProxy)
 	flow, err := m.login.flowCookies(tls).Take(rw, req, q.Get("state"))
 	if err != nil {
 		m.logDecision(req, nil, nil, "callback refused", err)
@@ -272,7 +263,7 @@ func (m *stepUpMiddleware) logout(rw http.ResponseWriter, req *http.Request) {
 		writeLogoutConfirmation(rw, m.login.logoutPath)
 		return
 	}
-	tls := m.isTLS(req)
+	tls := stepup.IsTLS(req, m.trustProxy)
 	http.SetCookie(rw, m.login.sessionCookie(tls, "", -1))
 	target := m.login.postLogout
 	if m.login.providerLogout {
@@ -312,11 +303,7 @@ func (l *browserLogin) sessionCookie(tls bool, token string, maxAge int) *http.C
 // writePage answers with a small self-contained HTML page. Every text is
 // escaped; link, when not empty, is a same-origin path offered to retry.
 func writePage(rw http.ResponseWriter, status int, title string, message string, link string) {
-	h := rw.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	setPageHeaders(rw.Header(), "")
 	rw.WriteHeader(status)
 	body := "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" +
 		html.EscapeString(title) + "</title><style>body{font-family:system-ui,sans-serif;" +
@@ -333,15 +320,20 @@ func writePage(rw http.ResponseWriter, status int, title string, message string,
 // writeLogoutConfirmation asks the user to confirm a logout that another site
 // started.
 func writeLogoutConfirmation(rw http.ResponseWriter, logoutPath string) {
-	h := rw.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+	setPageHeaders(rw.Header(), "; form-action 'self'")
 	rw.WriteHeader(http.StatusOK)
 	_, _ = rw.Write([]byte("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign out</title>" +
 		"</head><body style=\"font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto\">" +
 		"<h1 id=\"stepup-title\">Sign out?</h1><form method=\"post\" action=\"" +
 		html.EscapeString(logoutPath) + "\"><button id=\"stepup-logout\" type=\"submit\">Sign out</button>" +
 		"</form></body></html>\n"))
+}
+
+// setPageHeaders marks the plugin's own pages: HTML, never cached, no
+// sniffing, and a policy that allows inline styles only (plus csp).
+func setPageHeaders(h http.Header, csp string) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'"+csp)
 }

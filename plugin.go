@@ -427,7 +427,7 @@ func (m *stepUpMiddleware) overriddenRules(req *http.Request, rule *stepup.Rule)
 // routes do not allocate its frame.)
 func authorize(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, rule, also *stepup.Rule) {
 	sources := m.sources
-	if m.sourcesTLS != nil && m.isTLS(req) {
+	if m.sourcesTLS != nil && stepup.IsTLS(req, m.trustProxy) {
 		sources = m.sourcesTLS
 	}
 	token, source, err := stepup.TokenFromRequest(req, sources, m.maxToken)
@@ -461,7 +461,7 @@ func authorize(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, r
 		}
 	}
 	if m.stripToken || m.forwardHeader != "" {
-		passToken(m, req, token, sources[source])
+		stepup.PassToken(req, token, sources[source], m.stripToken, m.forwardHeader)
 	}
 	m.next.ServeHTTP(rw, req)
 }
@@ -492,19 +492,5 @@ func (m *stepUpMiddleware) fail(rw http.ResponseWriter, req *http.Request, rule 
 	}
 	if m.audit {
 		m.next.ServeHTTP(rw, req)
-	}
-}
-
-// passToken strips the token from the upstream request and/or forwards it
-// in the configured header. (A function, not a method: cheaper to call
-// under Yaegi.)
-func passToken(m *stepUpMiddleware, req *http.Request, token string, source stepup.TokenSource) {
-	if m.stripToken {
-		stepup.RemoveToken(req, source)
-	}
-	if m.forwardHeader == "Authorization" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	} else if m.forwardHeader != "" {
-		req.Header.Set(m.forwardHeader, token)
 	}
 }

@@ -81,20 +81,29 @@ func mediaRange(s string) (string, float64) {
 	return typ, q
 }
 
+// IsTLS reports whether the client reached the proxy over HTTPS: the
+// connection says so, unless trustForwarded lets the first element of a valid
+// X-Forwarded-Proto decide (any client can send that header).
+func IsTLS(r *http.Request, trustForwarded bool) bool {
+	if trustForwarded {
+		if p := firstHeaderValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
+			return p == "https"
+		}
+	}
+
+	return r.TLS != nil
+}
+
 // RequestURL reconstructs the absolute URL the client asked for. The scheme
-// and host come from the connection and Host header; X-Forwarded-Proto and
-// X-Forwarded-Host are used only when trustForwarded is set, because any
-// client can send them.
+// comes from IsTLS and the host from the Host header; X-Forwarded-Host is
+// used only when trustForwarded is set, because any client can send it.
 func RequestURL(r *http.Request, trustForwarded bool) *url.URL {
 	scheme := "http"
-	if r.TLS != nil {
+	if IsTLS(r, trustForwarded) {
 		scheme = "https"
 	}
 	host := r.Host
 	if trustForwarded {
-		if p := firstHeaderValue(r.Header.Get("X-Forwarded-Proto")); p == "http" || p == "https" {
-			scheme = p
-		}
 		if fh := firstHeaderValue(r.Header.Get("X-Forwarded-Host")); fh != "" {
 			host = fh
 		}

@@ -456,16 +456,9 @@ func newAdmission(g *Gate, c *Claims, until time.Time) *admission {
 // passToken strips the token from the upstream request and/or forwards it
 // in the configured header.
 func passToken(g *Gate, req *http.Request, token string, src int) {
-	if g.stripToken {
-		sources := g.sources
-		if g.sourcesTLS != nil && req.TLS != nil {
-			sources = g.sourcesTLS
-		}
-		RemoveToken(req, sources[src])
+	sources := g.sources
+	if g.sourcesTLS != nil && req.TLS != nil {
+		sources = g.sourcesTLS
 	}
-	if g.forward == "Authorization" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	} else if g.forward != "" {
-		req.Header.Set(g.forward, token)
-	}
+	PassToken(req, token, sources[src], g.stripToken, g.forward)
 }

@@ -31,9 +31,9 @@ func ParseTokenSource(s string) (TokenSource, error) {
 	switch {
 	case kind == SourceBearer && !hasName:
 		return TokenSource{Kind: SourceBearer}, nil
-	case kind == SourceCookie && isToken(name):
+	case kind == SourceCookie && IsToken(name):
 		return TokenSource{Kind: SourceCookie, Name: name}, nil
-	case kind == SourceHeader && isToken(name):
+	case kind == SourceHeader && IsToken(name):
 		return newHeaderSource(name)
 	}
 
@@ -181,6 +181,20 @@ func headerToken(values []string) (string, error) {
 	}
 
 	return token, nil
+}
+
+// PassToken applies the upstream token options to req: strip removes the
+// token from where source found it; forward, a canonical header name, carries
+// it upstream ("Authorization" gets "Bearer <token>").
+func PassToken(req *http.Request, token string, source TokenSource, strip bool, forward string) {
+	if strip {
+		RemoveToken(req, source)
+	}
+	if forward == "Authorization" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	} else if forward != "" {
+		req.Header.Set(forward, token)
+	}
 }
 
 // RemoveToken removes src from r before it goes upstream: the header, or the

@@ -204,7 +204,7 @@ func (rp *RelyingParty) checkOptions() []string {
 	urls := []string{o.Issuer, o.AuthorizationURL, o.TokenURL, o.EndSessionURL, o.JWKSURL}
 	names := []string{"issuer", "authorizationURL", "tokenURL", "endSessionURL", "jwksURL"}
 	for i := 0; i < len(urls); i++ {
-		if urls[i] != "" && !isHTTPURL(urls[i]) {
+		if urls[i] != "" && !IsHTTPURL(urls[i]) {
 			problems = append(problems, names[i]+": not an absolute http(s) URL")
 		}
 	}
@@ -335,7 +335,8 @@ func sortAuthParamKeys(list []string) {
 	}
 }
 
-func isHTTPURL(raw string) bool {
+// IsHTTPURL reports whether raw is an absolute http or https URL with a host.
+func IsHTTPURL(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
@@ -345,9 +346,9 @@ func isHTTPURL(raw string) bool {
 // scope, state, nonce, PKCE S256 (RFC 7636 §4.3), and the step-up request
 // from the flow: acr_values when it has ACRs, max_age when it has one,
 // prompt=login when it demands a new authentication, the essential acr
-// claim when EssentialACRClaims is set. loginHint, when not empty, is sent as login_hint. A query already in
-// the authorization endpoint is kept. It may run discovery first (errors
-// wrap ErrProviderUnavailable).
+// claim when EssentialACRClaims is set. loginHint, when not empty, is sent as
+// login_hint. A query already in the authorization endpoint is kept. It may
+// run discovery first (errors wrap ErrProviderUnavailable).
 func (rp *RelyingParty) AuthorizationRequestURL(
 	ctx context.Context,
 	f *LoginFlow,

@@ -106,8 +106,8 @@ func (rp *RelyingParty) discover(ctx context.Context) (*providerEndpoints, error
 	ep.authorization = firstNonEmpty(ep.authorization, doc.AuthorizationEndpoint)
 	ep.token = firstNonEmpty(ep.token, doc.TokenEndpoint)
 	ep.endSession = firstNonEmpty(ep.endSession, doc.EndSessionEndpoint)
-	if !isHTTPURL(ep.authorization) || !isHTTPURL(ep.token) ||
-		(ep.endSession != "" && !isHTTPURL(ep.endSession)) {
+	if !IsHTTPURL(ep.authorization) || !IsHTTPURL(ep.token) ||
+		(ep.endSession != "" && !IsHTTPURL(ep.endSession)) {
 		return nil, fmt.Errorf("%w: discovery: missing or invalid endpoints", ErrProviderUnavailable)
 	}
 

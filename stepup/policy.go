@@ -203,7 +203,7 @@ func compileMethods(loc string, methods []string) (map[string]bool, []string) {
 	set := make(map[string]bool, len(methods)+1)
 	for i := 0; i < len(methods); i++ {
 		m := strings.ToUpper(strings.TrimSpace(methods[i]))
-		if !isToken(m) {
+		if !IsToken(m) {
 			problems = append(problems, fmt.Sprintf("%s.methods[%d]: %q is not a method", loc, i, methods[i]))
 			continue
 		}
@@ -546,9 +546,9 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// isToken reports whether s is a non-empty RFC 9110 §5.6.2 token (methods,
-// header and cookie names).
-func isToken(s string) bool {
+// IsToken reports whether s is a non-empty RFC 9110 §5.6.2 token: a valid
+// method, header or cookie name.
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
