@@ -63,9 +63,10 @@ type Config struct {
 	MaxTokenSize int `mapstructure:"maxTokenSize"`
 	// CacheSize bounds the number of verified tokens kept. Default 10000; -1 disables.
 	CacheSize int `mapstructure:"cacheSize"`
-	// TrustForwardedHeaders lets X-Forwarded-Proto and X-Forwarded-Host shape
-	// the return URL. Enable it only when Traefik's entry point sets or
-	// sanitises them. Default false.
+	// TrustForwardedHeaders lets X-Forwarded-Proto say whether the client used
+	// HTTPS (return URLs, the login's cookie names) and X-Forwarded-Host name
+	// the host. Enable it only when Traefik's entry point sets or sanitises
+	// them. Default false.
 	TrustForwardedHeaders bool `mapstructure:"trustForwardedHeaders"`
 	// LogLevel chooses what the middleware writes to Traefik's standard output:
 	// "debug" (one line per challenged or refused request), "info", "warn"
