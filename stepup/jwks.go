@@ -144,8 +144,8 @@ func (ks *KeySet) VerifySignature(ctx context.Context, jws *JWS, allowed []strin
 	if jws == nil {
 		return ErrTokenMalformed
 	}
-	if ks.index != nil {
-		if handled, err := verifyStatic(ks.index, jws, allowed); handled {
+	if a := ks.index[jws.Header.Alg]; a != nil && allowsAlgorithm(allowed, jws.Header.Alg) {
+		if handled, err := verifyStatic(a, jws); handled {
 			return err
 		}
 	}

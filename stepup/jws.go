@@ -41,62 +41,119 @@ type JWS struct {
 // the payload, which it returns as bytes. The header's jku, x5u, jwk and x5c
 // are never read: keys come from configuration only (RFC 8725 §3.10).
 func ParseJWS(token string, maxSize int) (*JWS, error) {
-	if maxSize <= 0 {
-		maxSize = defaultJWSSize
-	}
-	// Bound the work before decoding anything.
-	if len(token) > maxSize {
-		return nil, fmt.Errorf("%d bytes, limit %d: %w", len(token), maxSize, ErrTokenTooLarge)
-	}
-
-	parts := strings.Split(token, ".")
-	if len(parts) == 5 {
-		return nil, fmt.Errorf("encrypted JWT (JWE) is not supported: %w", ErrTokenMalformed)
-	}
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("%d segments, want 3: %w", len(parts), ErrTokenMalformed)
-	}
-
-	// One search for CR and LF in the whole token; segments are searched
-	// (in order, for the same error) only when it finds one.
-	crlf := strings.ContainsAny(token, "\r\n")
-	if crlf && strings.ContainsAny(parts[0], "\r\n") {
-		return nil, segmentError("header")
-	}
-	headerJSON, err := segmentEncoding.DecodeString(parts[0])
-	if err != nil {
-		return nil, segmentError("header")
-	}
-	header, err := parseHeader(headerJSON)
+	jws, err := parseJWS(token, maxSize, nil)
 	if err != nil {
 		return nil, err
 	}
-	if crlf && strings.ContainsAny(parts[1], "\r\n") {
-		return nil, segmentError("payload")
+
+	return jws, nil
+}
+
+// parseJWS is ParseJWS with a cache of decoded headers (nil: none).
+//
+// The well-formed token is checked and decoded inline, with few
+// expressions: under Yaegi every call allocates one slot per expression of
+// the callee, executed or not, and this runs for every new token. Anything
+// unusual goes to jwsError, which finds the first problem in the order the
+// checks are documented.
+func parseJWS(token string, maxSize int, headers *headerCache) (*JWS, error) {
+	if maxSize <= 0 {
+		maxSize = defaultJWSSize
+	}
+	// At most 4 parts: the split is bounded before the size is known to be
+	// fine, and a fourth part is as wrong as a fifth.
+	parts := strings.SplitN(token, ".", 4)
+	if len(token) > maxSize || len(parts) != 3 || strings.ContainsAny(token, "\r\n") {
+		return nil, jwsError(token, maxSize)
+	}
+
+	// Tokens of one issuer share a few headers: each is decoded once.
+	var h *Header
+	var err error
+	if headers != nil {
+		x, _ := headers.entries.Load(parts[0])
+		h, _ = x.(*Header)
+	}
+	if h == nil {
+		if h, err = decodeHeader(parts[0]); err != nil {
+			return nil, err
+		}
+		headers.put(parts[0], h)
 	}
 	payload, err := segmentEncoding.DecodeString(parts[1])
-	if err != nil {
-		return nil, segmentError("payload")
-	}
-	if crlf && strings.ContainsAny(parts[2], "\r\n") {
-		return nil, segmentError("signature")
-	}
-	sig, err := segmentEncoding.DecodeString(parts[2])
-	if err != nil {
-		return nil, segmentError("signature")
-	}
-	if len(sig) == 0 {
-		return nil, fmt.Errorf("empty signature: %w", ErrTokenMalformed)
+	sig, sigErr := segmentEncoding.DecodeString(parts[2])
+	if err != nil || sigErr != nil || len(sig) == 0 {
+		return nil, bodyError(err, sigErr)
 	}
 
 	jws := &JWS{
-		Header:       header,
+		Header:       *h,
 		Payload:      payload,
 		SigningInput: []byte(token[:len(parts[0])+1+len(parts[1])]),
 		Signature:    sig,
 	}
 
 	return jws, nil
+}
+
+// jwsError reports why a token is not three segments within maxSize bytes,
+// without CR or LF: the first failing check of size, shape and then each
+// segment in order, as if every check ran one after the other.
+func jwsError(token string, maxSize int) error {
+	// Bound the work before decoding anything.
+	if len(token) > maxSize {
+		return fmt.Errorf("%d bytes, limit %d: %w", len(token), maxSize, ErrTokenTooLarge)
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) == 5 {
+		return fmt.Errorf("encrypted JWT (JWE) is not supported: %w", ErrTokenMalformed)
+	}
+	if len(parts) != 3 {
+		return fmt.Errorf("%d segments, want 3: %w", len(parts), ErrTokenMalformed)
+	}
+	// CR and LF are the only bytes outside base64url that the strict
+	// decoder skips, so they are refused first: one token, one spelling.
+	if strings.ContainsAny(parts[0], "\r\n") {
+		return segmentError("header")
+	}
+	if _, err := decodeHeader(parts[0]); err != nil {
+		return err
+	}
+	if strings.ContainsAny(parts[1], "\r\n") {
+		return segmentError("payload")
+	}
+	if _, err := segmentEncoding.DecodeString(parts[1]); err != nil {
+		return segmentError("payload")
+	}
+
+	return segmentError("signature")
+}
+
+// bodyError reports a payload or signature segment that does not decode,
+// or an empty signature.
+func bodyError(payloadErr, sigErr error) error {
+	if payloadErr != nil {
+		return segmentError("payload")
+	}
+	if sigErr != nil {
+		return segmentError("signature")
+	}
+
+	return fmt.Errorf("empty signature: %w", ErrTokenMalformed)
+}
+
+// decodeHeader decodes and checks a header segment.
+func decodeHeader(segment string) (*Header, error) {
+	headerJSON, err := segmentEncoding.DecodeString(segment)
+	if err != nil {
+		return nil, segmentError("header")
+	}
+	h, err := parseHeader(headerJSON)
+	if err != nil {
+		return nil, err
+	}
+
+	return &h, nil
 }
 
 // segmentError reports a segment that is not base64url.

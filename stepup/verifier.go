@@ -63,6 +63,7 @@ type Verifier struct {
 	leeway       time.Duration
 	maxTokenSize int
 	cache        *tokenCache // nil when disabled
+	headers      *headerCache
 	now          func() time.Time
 }
 
@@ -74,6 +75,7 @@ type issuer struct {
 	tokenType    string // normalised by mediaType; "" = not checked
 	acrClaim     string
 	keys         *KeySet
+	static       map[string]*algKeys // the static keys' index for the allowed algorithms; nil for remote sets
 	skipIssuer   bool
 	skipAudience bool
 }
@@ -96,6 +98,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		issuers:      make(map[string]*issuer),
 		leeway:       opts.Leeway,
 		maxTokenSize: opts.MaxTokenSize,
+		headers:      new(headerCache),
 		now:          opts.Now,
 	}
 	for i := 0; i < len(opts.Issuers); i++ {
@@ -181,6 +184,9 @@ func newIssuer(loc string, o IssuerOptions, count int) (*issuer, []string) {
 	if !o.SkipAudienceCheck {
 		iss.audience = stringSet(o.Audience)
 	}
+	if o.Keys.index != nil {
+		iss.static = allowedIndex(o.Keys.index, o.Algorithms)
+	}
 
 	return iss, nil
 }
@@ -237,7 +243,7 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 // apart from Verify so that a cache hit does not pay for this frame. (A
 // function, not a method: cheaper to call under Yaegi.)
 func verifyFresh(v *Verifier, ctx context.Context, token string, now time.Time) (*Claims, error) {
-	jws, err := ParseJWS(token, v.maxTokenSize)
+	jws, err := parseJWS(token, v.maxTokenSize, v.headers)
 	if err != nil {
 		return nil, err
 	}
@@ -276,8 +282,8 @@ func verifyParsed(v *Verifier, ctx context.Context, jws *JWS, now time.Time) (*C
 	// VerifySignature's static-set case called directly: under Yaegi its
 	// frame and a method call cost more than the check itself.
 	handled := false
-	if iss.keys.index != nil {
-		handled, err = verifyStatic(iss.keys.index, jws, iss.algorithms)
+	if a := iss.static[jws.Header.Alg]; a != nil {
+		handled, err = verifyStatic(a, jws)
 	}
 	if !handled {
 		err = iss.keys.VerifySignature(ctx, jws, iss.algorithms)
