@@ -19,8 +19,8 @@ type algKeys struct {
 	alg    algorithm
 	verify func(k *Key, input, sig []byte) bool // signatureCheck(alg)
 	noKid  []*Key
-	byKid map[string][]*Key
-	other []*Key
+	byKid  map[string][]*Key
+	other  []*Key
 }
 
 // indexStatic selects, for every supported algorithm, the candidates of a
