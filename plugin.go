@@ -340,22 +340,28 @@ func newMiddleware(
 // with "_" that CGI-style backends (PHP, WSGI, Rack) merge with the real one.
 // Admit removes them (m.stripHeaders) from every request, whatever it says.
 func (m *stepUpMiddleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	rule := stepup.Admit(m.gate, req)
+	rule, err := stepup.Admit(m.gate, req)
 	if rule == stepup.Admitted {
 		m.next.ServeHTTP(rw, req)
 		return
 	}
-	decide(m, rw, req, rule)
+	decide(m, rw, req, rule, err)
 }
 
 // decide is the full path: the login's own paths, then the rule, the token,
 // its verification and the rule's check. rule, when not nil, is the
 // protected rule Admit matched (a path with one reading, no method override,
-// not a login path), which MatchRequest would return. (A function, not a
-// method: cheaper to call under Yaegi.) A check added here must be added to
-// stepup.Admit too, or make it leave such requests here: Admit passes what
-// it knows this path would pass, without coming here.
-func decide(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, rule *stepup.Rule) {
+// not a login path), which MatchRequest would return; verifyErr, when not
+// nil, is why the token Admit read and verified for that rule is not valid,
+// which authorize would find again. (A function, not a method: cheaper to
+// call under Yaegi.) A check added here must be added to stepup.Admit too,
+// or make it leave such requests here: Admit passes what it knows this path
+// would pass, without coming here.
+func decide(m *stepUpMiddleware, rw http.ResponseWriter, req *http.Request, rule *stepup.Rule, verifyErr error) {
+	if verifyErr != nil {
+		m.fail(rw, req, rule, 0, verifyErr)
+		return
+	}
 	if rule != nil {
 		authorize(m, rw, req, rule, nil)
 		return

@@ -69,26 +69,43 @@ func (tc *tokenCache) get(token string, now time.Time) *Claims {
 // put caches claims for token until the sooner of its exp and
 // now+maxCacheAge. Tokens without exp, or already past it, are not cached.
 func (tc *tokenCache) put(token string, c *Claims, now time.Time) {
+	storeToken(tc, token, c, now)
+}
+
+// storeToken is put, returning the entry made, or nil when the token is not
+// cached. (A function: cheaper than a method under Yaegi.)
+func storeToken(tc *tokenCache, token string, c *Claims, now time.Time) *cacheEntry {
 	expires := now.Add(maxCacheAge)
 	if c.ExpiresAt.Before(expires) {
 		expires = c.ExpiresAt
 	}
 	if c.ExpiresAt.IsZero() || !now.Before(expires) {
-		return
+		return nil
 	}
 
+	e := newCacheEntry(c, expires)
 	tc.mu.Lock()
-	if _, ok := tc.entries[token]; !ok && len(tc.entries) >= tc.size {
-		tc.evict(now)
+	if len(tc.entries) >= tc.size {
+		makeRoom(tc, token, now)
 	}
-	tc.entries[token] = newCacheEntry(c, expires)
+	tc.entries[token] = e
 	tc.mu.Unlock()
+
+	return e
 }
 
 // newCacheEntry returns an entry; built by a constructor so each insertion
 // gets its own (yaegi.md).
 func newCacheEntry(c *Claims, expires time.Time) *cacheEntry {
 	return &cacheEntry{claims: c, expires: expires}
+}
+
+// makeRoom evicts an entry unless token is one (it is then replaced). The
+// caller holds tc.mu.
+func makeRoom(tc *tokenCache, token string, now time.Time) {
+	if _, ok := tc.entries[token]; !ok {
+		tc.evict(now)
+	}
 }
 
 // evict frees at least one slot. The caller holds tc.mu.

@@ -29,6 +29,7 @@ type Gate struct {
 	prefixes *regexp.Regexp   // the policy's prefix matcher, one that never matches without rules
 	rules    map[string]*Rule // by prefix, for the prefixes whose rule is for every method; "": the default rule
 	cache    *tokenCache      // nil: only public routes are admitted
+	verifier *Verifier        // set with cache: verifies the tokens it does not hold
 
 	// verdicts hold, by Rule.index, the admissions of the credentials seen:
 	// the Authorization value of a plain bearer request, else the token.
@@ -141,6 +142,7 @@ func NewGate(o GateOptions) *Gate {
 	}
 	if o.Verifier != nil && o.Verifier.cache != nil {
 		g.cache = o.Verifier.cache
+		g.verifier = o.Verifier
 		g.verdicts = make([]*sync.Map, o.Policy.rules)
 		for i := 0; i < len(g.verdicts); i++ {
 			g.verdicts[i] = newVerdicts()
@@ -170,14 +172,16 @@ var Admitted = &Rule{id: "admitted"}
 // nothing else, and the full path must decide: Admit then returns the rule
 // MatchRequest would return when it found it without doubt (a path with one
 // reading, no method override, not a skipped path; never a public rule), or
-// nil.
+// nil. With that rule it may return the error of verifying the request's
+// token, which Admit read as TokenFromRequest would and which the Verifier
+// did not hold: the full path answers it without verifying again.
 //
 // Under Yaegi a call allocates one slot per local and intermediate value of
 // the callee, executed or not, and a native call costs about as much as an
 // interpreted one: Admit holds what every request runs, admitToken what
 // protected routes add, the rarer cases are helpers, and there are as few
 // native calls as can be. (Functions, not methods: cheaper to call.)
-func Admit(g *Gate, req *http.Request) *Rule {
+func Admit(g *Gate, req *http.Request) (*Rule, error) {
 	h := req.Header
 	for i := 0; i < len(g.strip); i++ {
 		// Canonical names: what Header.Del does. Looked up first: under
@@ -192,20 +196,23 @@ func Admit(g *Gate, req *http.Request) *Rule {
 	path := req.URL.Path
 	if req.URL.RawPath != "" || !fastPath.MatchString(path) || g.skip[path] ||
 		h["X-Http-Method-Override"] != nil || h["X-Http-Method"] != nil || h["X-Method-Override"] != nil {
-		return nil
+		return nil, nil
 	}
 	prefix := g.prefixes.FindString(path) // "" without a match: the default rule
 	rule := g.rules[prefix]
 	if rule == nil {
 		if rule = methodRule(g, req.Method, prefix); rule == nil {
-			return nil
+			return nil, nil
 		}
 	}
-	if rule.public || g.cache != nil && admitToken(g, req, rule) {
-		return Admitted
+	if rule.public {
+		return Admitted, nil
+	}
+	if g.cache == nil {
+		return rule, nil
 	}
 
-	return rule
+	return admitToken(g, req, rule)
 }
 
 // methodRule returns the rule of the group of prefix for method when the
@@ -216,8 +223,9 @@ func methodRule(g *Gate, method, prefix string) *Rule {
 
 // admitToken admits a request on a protected route when its credential has
 // a verdict for rule that still holds (see Admit): the Authorization value
-// of a plain bearer request, which needs no parsing to be looked up.
-func admitToken(g *Gate, req *http.Request, rule *Rule) bool {
+// of a plain bearer request, which needs no parsing to be looked up. It
+// returns what Admit does.
+func admitToken(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	a := req.Header["Authorization"]
 	// Only a value in the common "Bearer <token>" spelling is looked up as
 	// is: verdicts of other sources are keyed by the bare token, which a raw
@@ -239,12 +247,12 @@ func admitToken(g *Gate, req *http.Request, rule *Rule) bool {
 		passBearer(g, h, a[0])
 	}
 
-	return true
+	return Admitted, nil
 }
 
 // admitBearer is admitNew for a plain bearer request (a helper, so that
 // admitToken's frame does not hold these expressions).
-func admitBearer(g *Gate, req *http.Request, rule *Rule) bool {
+func admitBearer(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	value := req.Header["Authorization"][0]
 
 	return admitNew(g, req, rule, value, bearerValue(value), 0)
@@ -279,10 +287,10 @@ func bearerValue(v string) string {
 
 // admitOther is admitToken for a request without one plain bearer header
 // first: its token is read by otherToken and its verdict keyed by the token.
-func admitOther(g *Gate, req *http.Request, rule *Rule) bool {
+func admitOther(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	token, src := otherToken(g, req)
 	if token == "" || strings.IndexByte(token, ' ') >= 0 {
-		return false // a space: not a token, and not to be taken for a bearer key
+		return rule, nil // a space: not a token, and not to be taken for a bearer key
 	}
 	x, _ := g.verdicts[rule.index].Load(token)
 	v, _ := x.(*admission)
@@ -291,32 +299,67 @@ func admitOther(g *Gate, req *http.Request, rule *Rule) bool {
 	}
 	apply(g, req, v, token, src)
 
-	return true
+	return Admitted, nil
 }
 
 // admitNew admits a request whose credential has no valid verdict for rule
-// yet when its token is in the verifier's cache and meets rule, and records
-// the verdict under key. The token is not checked for size or stray
-// characters: only a cached token is admitted, and every cached token passed
-// TokenFromRequest and ParseJWS.
-func admitNew(g *Gate, req *http.Request, rule *Rule, key, token string, src int) bool {
+// yet when its token, from the verifier's cache or verified now, meets
+// rule, and records the verdict under key. It returns what Admit does. A
+// cached token is not checked for size or stray characters: every cached
+// token passed TokenFromRequest and ParseJWS.
+func admitNew(g *Gate, req *http.Request, rule *Rule, key, token string, src int) (*Rule, error) {
 	if token == "" {
-		return false
+		return rule, nil
 	}
 	g.cache.mu.Lock()
 	e := g.cache.entries[token]
 	g.cache.mu.Unlock()
 	if e == nil {
-		return false
+		return admitFresh(g, req, rule, token, src)
 	}
 	v := admitFirst(g, e, rule)
 	if v == nil {
-		return false
+		return rule, nil
 	}
 	record(g, rule, key, v)
 	apply(g, req, v, token, src)
 
-	return true
+	return Admitted, nil
+}
+
+// admitFresh is admitNew for a token the cache does not hold: it verifies
+// it as Verify would, caching it, and admits it when it meets rule. A token
+// TokenFromRequest would refuse (too large, a space, tab or comma: a second
+// credential) is left to the full path, which reports it as it reads it.
+// The error returned is the verification's, for the full path to answer.
+func admitFresh(g *Gate, req *http.Request, rule *Rule, token string, src int) (*Rule, error) {
+	v := g.verifier
+	if len(token) > v.maxTokenSize || strings.ContainsAny(token, " \t,") {
+		return rule, nil
+	}
+	now := g.now()
+	// verifyFresh, inline, for the cache entry it makes.
+	jws, err := parseJWS(token, v.maxTokenSize, v.headers)
+	if err != nil {
+		return rule, err
+	}
+	c, err := verifyParsed(v, req.Context(), jws, now)
+	if err != nil {
+		return rule, err
+	}
+	e := storeToken(g.cache, token, c, now)
+	if e == nil {
+		return rule, nil // not cacheable (within the leeway past exp): the full path admits it
+	}
+	// No verdict is recorded: most tokens are seen once, and the next
+	// request with this one finds it cached and records it then.
+	w := admitFirst(g, e, rule)
+	if w == nil {
+		return rule, nil
+	}
+	apply(g, req, w, token, src)
+
+	return Admitted, nil
 }
 
 // record keeps a verdict. The verdicts are bounded like the token cache:

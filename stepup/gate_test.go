@@ -3,6 +3,7 @@ package stepup
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -46,7 +47,55 @@ func cacheToken(t *testing.T, v *Verifier, token string) {
 
 // admits reports whether Admit admits req.
 func admits(g *Gate, req *http.Request) bool {
-	return Admit(g, req) == Admitted
+	r, _ := Admit(g, req)
+	return r == Admitted
+}
+
+// TestAdmitVerifies: a token the cache does not hold is verified by Admit as
+// Verify would, and its error handed to the full path with the rule; tokens
+// TokenFromRequest refuses, and tokens below the rule, are left to the full
+// path without an error.
+func TestAdmitVerifies(t *testing.T) {
+	g, _, _ := newTestGate(t, GateOptions{})
+	good := signHS256(t, hs256, validClaims(), hsSecret)
+	weak := signHS256(t, hs256, withClaim("acr", "loa1"), hsSecret)
+	forged := signHS256(t, hs256, withClaim("sub", "mallory"), hsOtherSecret)
+	expired := signHS256(t, hs256, withClaim("exp", testNowUnix-3600), hsSecret)
+	stranger := signHS256(t, hs256, withClaim("iss", "https://elsewhere.test"), hsSecret)
+
+	tests := []struct {
+		name     string
+		target   string
+		headers  []string
+		wantErr  error
+		wantRule bool // a rule, not Admitted
+	}{
+		{name: "valid", target: "/orders", headers: []string{"Authorization", "Bearer " + good}},
+		{name: "valid, from the cookie", target: "/orders", headers: []string{"Cookie", "session=" + good}},
+		{name: "below the rule", target: "/admin", headers: []string{"Authorization", "Bearer " + weak}, wantRule: true},
+		{name: "bad signature", target: "/orders", headers: []string{"Authorization", "Bearer " + forged},
+			wantRule: true, wantErr: ErrSignatureInvalid},
+		{name: "expired", target: "/orders", headers: []string{"Authorization", "Bearer " + expired},
+			wantRule: true, wantErr: ErrExpired},
+		{name: "unknown issuer", target: "/orders", headers: []string{"Authorization", "Bearer " + stranger},
+			wantRule: true, wantErr: ErrIssuerInvalid},
+		{name: "malformed", target: "/orders", headers: []string{"Authorization", "Bearer a.b"},
+			wantRule: true, wantErr: ErrTokenMalformed},
+		{name: "a second credential", target: "/orders", headers: []string{"Authorization", "Bearer " + good + ",x"},
+			wantRule: true},
+		{name: "a tab", target: "/orders", headers: []string{"Authorization", "Bearer " + good + "\tx"}, wantRule: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rule, err := Admit(g, gateRequest("GET", tt.target, tt.headers...))
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("error = %v, want %v", err, tt.wantErr)
+			}
+			if tt.wantRule && (rule == nil || rule == Admitted) || !tt.wantRule && rule != Admitted {
+				t.Fatalf("rule = %v, want a rule: %v", rule, tt.wantRule)
+			}
+		})
+	}
 }
 
 // gateRequest builds a request with headers given as name, value pairs.
@@ -88,7 +137,7 @@ func TestAdmit(t *testing.T) {
 		{name: "method rule, method not listed", method: "GET", target: "/payments", headers: []string{"Authorization", bearer}},
 		{name: "method rule, lower-case method", method: "post", target: "/payments", headers: []string{"Authorization", bearer}},
 		{name: "cached token below the rule", target: "/admin", headers: []string{"Authorization", "Bearer " + weak}},
-		{name: "token not cached", target: "/orders", headers: []string{"Authorization", "Bearer " + unseen}},
+		{name: "token not cached, verified now", target: "/orders", headers: []string{"Authorization", "Bearer " + unseen}, want: true},
 		{name: "no token", target: "/orders"},
 		{name: "lower-case scheme", target: "/orders", headers: []string{"Authorization", "bearer " + cached}},
 		{name: "two spaces", target: "/orders", headers: []string{"Authorization", "Bearer  " + cached}},
@@ -367,7 +416,7 @@ func TestAdmitReturnsTheRuleItMatched(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ""
-			if r := Admit(g, gateRequest(tt.method, tt.target)); r != nil {
+			if r, _ := Admit(g, gateRequest(tt.method, tt.target)); r != nil {
 				got = r.ID()
 			}
 			if got != tt.want {

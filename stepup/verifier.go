@@ -254,7 +254,7 @@ func verifyFresh(v *Verifier, ctx context.Context, token string, now time.Time) 
 	}
 
 	if v.cache != nil {
-		v.cache.put(token, c, now)
+		storeToken(v.cache, token, c, now)
 	}
 
 	return c, nil
@@ -311,40 +311,45 @@ func (v *Verifier) validate(iss *issuer, h Header, c *Claims, now time.Time) err
 	return validateClaims(v, iss, h.Typ, c, now)
 }
 
-// validateClaims is validate: each check inline, its helper called only to
-// report a failure.
+// validateClaims is validate. The claims of a valid token are checked
+// inline, with few expressions (under Yaegi each allocates on every call);
+// when one check fails, or the issuer requires a typ, claimsError runs every
+// check in order for the error.
 func validateClaims(v *Verifier, iss *issuer, typ string, c *Claims, now time.Time) error {
-	if iss.tokenType != "" && mediaType(typ) != iss.tokenType {
-		return verifyType(iss.tokenType, typ)
-	}
-
 	audienceOK := iss.skipAudience
 	for i := 0; i < len(c.Audience) && !audienceOK; i++ {
 		audienceOK = iss.audience[c.Audience[i]]
 	}
-	if !audienceOK {
-		return verifyAudience(iss, c.Audience)
-	}
-
-	if c.ExpiresAt.IsZero() || now.After(c.ExpiresAt.Add(v.leeway)) {
-		return verifyExpiry(c.ExpiresAt, now, v.leeway)
-	}
-
 	// A zero nbf, iat or auth_time (absent) is never after now+leeway.
 	early := now.Add(v.leeway)
-	if c.NotBefore.After(early) {
-		return verifyNotBefore(c.NotBefore, now, v.leeway)
-	}
-
-	if c.IssuedAt.After(early) {
-		return verifyNotFuture("iat", c.IssuedAt, now, v.leeway)
-	}
-
-	if c.AuthTime.After(early) {
-		return verifyNotFuture("auth_time", c.AuthTime, now, v.leeway)
+	if !audienceOK || iss.tokenType != "" || c.ExpiresAt.IsZero() || c.ExpiresAt.Before(now.Add(-v.leeway)) ||
+		c.NotBefore.After(early) || c.IssuedAt.After(early) || c.AuthTime.After(early) {
+		return claimsError(v, iss, typ, c, now)
 	}
 
 	return nil
+}
+
+// claimsError checks the claims of a token whose signature is good, in
+// order, and returns the first failure.
+func claimsError(v *Verifier, iss *issuer, typ string, c *Claims, now time.Time) error {
+	if err := verifyType(iss.tokenType, typ); err != nil {
+		return err
+	}
+	if err := verifyAudience(iss, c.Audience); err != nil {
+		return err
+	}
+	if err := verifyExpiry(c.ExpiresAt, now, v.leeway); err != nil {
+		return err
+	}
+	if err := verifyNotBefore(c.NotBefore, now, v.leeway); err != nil {
+		return err
+	}
+	if err := verifyNotFuture("iat", c.IssuedAt, now, v.leeway); err != nil {
+		return err
+	}
+
+	return verifyNotFuture("auth_time", c.AuthTime, now, v.leeway)
 }
 
 // verifyType compares the typ header with the required type, if any. Media
