@@ -252,24 +252,16 @@ func numericDate(raw map[string]interface{}, name string) (time.Time, error) {
 // when the value holds a control character other than tab: Go's transport
 // would refuse to send such a header upstream and fail the whole request.
 func HeaderValue(c *Claims, name string) (string, bool) {
-	// A string claim (sub, acr), inline: its Values are itself, and under
-	// Yaegi each call of Values, scalarString and Join allocates.
-	if s, isString := c.Raw[name].(string); isString {
-		if strings.ContainsAny(s, headerControlChars) {
-			return "", false
-		}
-		return s, true
-	}
-	v := claimValues(c, name)
-	if len(v) == 0 {
-		return "", false
-	}
-	joined := strings.Join(v, ",")
-	if strings.ContainsAny(joined, headerControlChars) {
-		return "", false
+	// A string claim (sub, acr) is its own value, inline: under Yaegi each
+	// call of claimValues and Join allocates.
+	s, ok := c.Raw[name].(string)
+	if !ok {
+		v := claimValues(c, name)
+		ok = len(v) > 0
+		s = strings.Join(v, ",")
 	}
 
-	return joined, true
+	return s, ok && !strings.ContainsAny(s, headerControlChars)
 }
 
 // headerControlChars are refused in header values (RFC 9110 §5.5): C0
@@ -299,7 +291,12 @@ func claimValues(c *Claims, name string) []string {
 	if arr, isArray := v.([]interface{}); isArray {
 		out := make([]string, 0, len(arr))
 		for i := 0; i < len(arr); i++ {
-			if s, isScalar := scalarString(arr[i]); isScalar {
+			// Strings (amr, groups) inline; scalarString for the others.
+			s, isScalar := arr[i].(string)
+			if !isScalar {
+				s, isScalar = scalarString(arr[i])
+			}
+			if isScalar {
 				out = append(out, s)
 			}
 		}

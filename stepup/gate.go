@@ -253,9 +253,9 @@ func admitToken(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 // admitBearer is admitNew for a plain bearer request (a helper, so that
 // admitToken's frame does not hold these expressions).
 func admitBearer(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
-	value := req.Header["Authorization"][0]
+	value := req.Header["Authorization"][0] // "Bearer " and the token, maybe empty
 
-	return admitNew(g, req, rule, value, bearerValue(value), 0)
+	return admitNew(g, req, rule, value, value[len(bearerPrefix):], 0)
 }
 
 // passBearer is passToken for a plain bearer credential (the token is
@@ -274,16 +274,6 @@ func passBearer(g *Gate, h http.Header, value string) {
 // bearerPrefix is how a bearer credential starts in its common spelling;
 // the others take the full path.
 const bearerPrefix = "Bearer "
-
-// bearerValue returns the token of an Authorization value in the common
-// spelling, or "".
-func bearerValue(v string) string {
-	if len(v) <= len(bearerPrefix) || v[:len(bearerPrefix)] != bearerPrefix {
-		return ""
-	}
-
-	return v[len(bearerPrefix):]
-}
 
 // admitOther is admitToken for a request without one plain bearer header
 // first: its token is read by otherToken and its verdict keyed by the token.

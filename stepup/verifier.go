@@ -73,7 +73,7 @@ type issuer struct {
 	audience     map[string]bool // nil when the audience check is skipped
 	algorithms   []string
 	tokenType    string // normalised by mediaType; "" = not checked
-	acrClaim     string
+	acrClaim     string // a claim other than "acr" that carries the ACR, or ""
 	keys         *KeySet
 	static       map[string]*algKeys // the static keys' index for the allowed algorithms; nil for remote sets
 	skipIssuer   bool
@@ -181,6 +181,9 @@ func newIssuer(loc string, o IssuerOptions, count int) (*issuer, []string) {
 		skipIssuer:   o.SkipIssuerCheck,
 		skipAudience: o.SkipAudienceCheck,
 	}
+	if iss.acrClaim == DefaultACRClaim {
+		iss.acrClaim = "" // decodeClaims reads it
+	}
 	if !o.SkipAudienceCheck {
 		iss.audience = stringSet(o.Audience)
 	}
@@ -274,9 +277,10 @@ func verifyParsed(v *Verifier, ctx context.Context, jws *JWS, now time.Time) (*C
 	// are never looked up or fetched.
 	iss := v.anyIssuer
 	if iss == nil {
-		if iss = v.issuers[c.Issuer]; iss == nil {
-			return nil, fmt.Errorf("iss %q: %w", c.Issuer, ErrIssuerInvalid)
-		}
+		iss = v.issuers[c.Issuer]
+	}
+	if iss == nil {
+		return nil, issuerError(c.Issuer)
 	}
 
 	// VerifySignature's static-set case called directly: under Yaegi its
@@ -288,22 +292,22 @@ func verifyParsed(v *Verifier, ctx context.Context, jws *JWS, now time.Time) (*C
 	if !handled {
 		err = iss.keys.VerifySignature(ctx, jws, iss.algorithms)
 	}
-	if err != nil {
-		return nil, err
+	if err == nil && iss.acrClaim != "" {
+		err = c.applyACRClaim(iss.acrClaim)
 	}
-
-	if iss.acrClaim != "" && iss.acrClaim != DefaultACRClaim {
-		if err = c.applyACRClaim(iss.acrClaim); err != nil {
-			return nil, err
-		}
+	if err == nil {
+		err = validateClaims(v, iss, jws.Header.Typ, c, now)
 	}
-
-	err = validateClaims(v, iss, jws.Header.Typ, c, now)
 	if err != nil {
 		return nil, err
 	}
 
 	return c, nil
+}
+
+// issuerError reports a token from an issuer that is not configured.
+func issuerError(iss string) error {
+	return fmt.Errorf("iss %q: %w", iss, ErrIssuerInvalid)
 }
 
 // validate checks the claims of a token whose signature is good.
