@@ -82,9 +82,14 @@ func ParseClaims(payload []byte, acrClaim string) (*Claims, error) {
 // over a table, and helpers run only on errors and arrays: under Yaegi
 // every call allocates a frame, and this runs for every new token.
 func decodeClaims(payload []byte) (*Claims, error) {
-	raw, err := decodeObject(payload)
-	if err != nil {
-		return nil, err
+	// decodeObject, inline.
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var raw map[string]interface{}
+	err := dec.Decode(&raw)
+	_, end := dec.Token() // io.EOF: nothing but white space follows
+	if err != nil || raw == nil || end != io.EOF {
+		return nil, objectError(err == nil && raw != nil)
 	}
 
 	c := &Claims{Raw: raw}
@@ -171,22 +176,14 @@ func stringArray(name string, v interface{}) ([]string, error) {
 	return out, nil
 }
 
-// decodeObject decodes one JSON object, numbers as json.Number, and refuses
-// trailing data.
-func decodeObject(payload []byte) (map[string]interface{}, error) {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-
-	var raw map[string]interface{}
-	if err := dec.Decode(&raw); err != nil || raw == nil {
-		return nil, fmt.Errorf("claims are not a JSON object: %w", ErrTokenMalformed)
+// objectError reports claims that are not one JSON object: trailing when
+// an object decoded, followed by more than white space.
+func objectError(trailing bool) error {
+	if trailing {
+		return fmt.Errorf("claims have trailing data: %w", ErrTokenMalformed)
 	}
 
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("claims have trailing data: %w", ErrTokenMalformed)
-	}
-
-	return raw, nil
+	return fmt.Errorf("claims are not a JSON object: %w", ErrTokenMalformed)
 }
 
 // applyACRClaim takes ACR and ACRs from the named claim when it is not the

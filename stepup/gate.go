@@ -318,36 +318,41 @@ func admitNew(g *Gate, req *http.Request, rule *Rule, key, token string, src int
 }
 
 // admitFresh is admitNew for a token the cache does not hold: it verifies
-// it as Verify would, caching it, and admits it when it meets rule. A token
-// TokenFromRequest would refuse (too large, a space, tab or comma: a second
-// credential) is left to the full path, which reports it as it reads it.
-// The error returned is the verification's, for the full path to answer.
+// it as Verify would, caching it, and admits the request when the token
+// meets rule, as the full path would. No verdict is recorded: most tokens
+// are seen once, and a second request with this one finds it cached and
+// records it then. A token TokenFromRequest would refuse (too large, a
+// space, tab or comma: a second credential) is left to the full path, which
+// reports it as it reads it. The error returned is the verification's, for
+// the full path to answer.
 func admitFresh(g *Gate, req *http.Request, rule *Rule, token string, src int) (*Rule, error) {
-	v := g.verifier
-	if len(token) > v.maxTokenSize || strings.ContainsAny(token, " \t,") {
+	if len(token) > g.verifier.maxTokenSize || strings.ContainsAny(token, " \t,") {
 		return rule, nil
 	}
 	now := g.now()
-	// verifyFresh, inline, for the cache entry it makes.
-	jws, err := parseJWS(token, v.maxTokenSize, v.headers)
+	c, err := verifyFresh(g.verifier, req.Context(), token, now)
 	if err != nil {
 		return rule, err
 	}
-	c, err := verifyParsed(v, req.Context(), jws, now)
-	if err != nil {
-		return rule, err
+	if rule.requires && rule.check(c, now, g.leeway) != nil {
+		return rule, nil // the full path finds the token cached and answers
 	}
-	e := storeToken(g.cache, token, c, now)
-	if e == nil {
-		return rule, nil // not cacheable (within the leeway past exp): the full path admits it
+
+	// The claim headers, as newAdmission and apply would set them: a string
+	// claim inline, HeaderValue for the others and for refused characters.
+	h := req.Header
+	for i := 0; i < len(g.claims); i++ {
+		s, ok := c.Raw[g.claims[i]].(string)
+		if !ok || strings.ContainsAny(s, headerControlChars) {
+			s, ok = HeaderValue(c, g.claims[i])
+		}
+		if ok {
+			h[g.headers[i]] = []string{s} // Header.Set, canonical name
+		}
 	}
-	// No verdict is recorded: most tokens are seen once, and the next
-	// request with this one finds it cached and records it then.
-	w := admitFirst(g, e, rule)
-	if w == nil {
-		return rule, nil
+	if g.passToken {
+		passToken(g, req, token, src)
 	}
-	apply(g, req, w, token, src)
 
 	return Admitted, nil
 }
