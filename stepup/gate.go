@@ -31,19 +31,25 @@ type Gate struct {
 	cache    *tokenCache      // nil: only public routes are admitted
 	verifier *Verifier        // set with cache: verifies the tokens it does not hold
 
-	// verdicts hold, by Rule.index, the admissions of the credentials seen:
-	// the Authorization value of a plain bearer request, else the token.
-	// verdictCount counts them, to bound them as the cache is bounded.
+	// verdicts hold, by Rule.index, the admissions of the tokens seen;
+	// bearers those of plain bearer requests, by Authorization value (never
+	// a bare token, which a raw "Authorization: <token>" must not hit).
+	// verdictCount counts both, to bound them as the cache is bounded.
 	verdicts     []*sync.Map
+	bearers      []*sync.Map
 	verdictCount atomic.Int64
 
-	strip      []string // header names removed from every request
+	// watch lists the header names Admit looks for: first the strip
+	// headers (its first nstrip names), removed from every request, then
+	// the method overrides, which leave the request to the full path.
+	watch      []string
+	nstrip     int
 	sources    []TokenSource
 	sourcesTLS []TokenSource   // nil unless TLS requests use other sources
 	trustProxy bool            // X-Forwarded-Proto may make a request TLS
 	skip       map[string]bool // paths always left to the full path (login callback, logout)
-	// bearerFirst: the first source is "bearer" (on TLS requests too),
-	// which admitToken reads inline.
+	// bearerFirst: the first source is "bearer" (on TLS requests too) and
+	// tokens are cached, so Admit reads plain bearer requests inline.
 	bearerFirst bool
 
 	claims  []string // claim names, aligned with headers
@@ -115,7 +121,8 @@ func NewGate(o GateOptions) *Gate {
 	g := &Gate{
 		policy:      o.Policy,
 		prefixes:    o.Policy.prefixes,
-		strip:       o.StripHeaders,
+		watch:       append(append([]string(nil), o.StripHeaders...), methodOverrides...),
+		nstrip:      len(o.StripHeaders),
 		sources:     o.Sources,
 		sourcesTLS:  o.SourcesTLS,
 		trustProxy:  o.TrustProxy,
@@ -144,10 +151,13 @@ func NewGate(o GateOptions) *Gate {
 		g.cache = o.Verifier.cache
 		g.verifier = o.Verifier
 		g.verdicts = make([]*sync.Map, o.Policy.rules)
+		g.bearers = make([]*sync.Map, o.Policy.rules)
 		for i := 0; i < len(g.verdicts); i++ {
 			g.verdicts[i] = newVerdicts()
+			g.bearers[i] = newVerdicts()
 		}
 	}
+	g.bearerFirst = g.bearerFirst && g.cache != nil
 	if g.now == nil {
 		g.now = time.Now
 		g.until = time.Until
@@ -178,24 +188,26 @@ var Admitted = &Rule{id: "admitted"}
 //
 // Under Yaegi a call allocates one slot per local and intermediate value of
 // the callee, executed or not, and a native call costs about as much as an
-// interpreted one: Admit holds what every request runs, admitToken what
-// protected routes add, the rarer cases are helpers, and there are as few
+// interpreted one: Admit holds what every request runs and what a cached
+// bearer token adds, the rarer cases are helpers, and there are as few
 // native calls as can be. (Functions, not methods: cheaper to call.)
 func Admit(g *Gate, req *http.Request) (*Rule, error) {
 	h := req.Header
-	for i := 0; i < len(g.strip); i++ {
-		// Canonical names: what Header.Del does. Looked up first: under
-		// Yaegi a delete allocates even when the key is absent, a lookup
-		// that finds nothing does not, and requests rarely carry these.
-		if _, sent := h[g.strip[i]]; sent {
-			delete(h, g.strip[i])
+	for i := 0; i < len(g.watch); i++ {
+		// Canonical names. Looked up first: under Yaegi a delete allocates
+		// even when the key is absent, a lookup that finds nothing does
+		// not, and requests rarely carry these. The strip headers come
+		// first, so all are removed before a method override returns.
+		if _, sent := h[g.watch[i]]; sent && watched(g, h, i) {
+			return nil, nil
 		}
 	}
 
-	// MatchRequest for a path with a single reading: Match, inlined.
-	path := req.URL.Path
-	if req.URL.RawPath != "" || !fastPath.MatchString(path) || g.skip[path] ||
-		h["X-Http-Method-Override"] != nil || h["X-Http-Method"] != nil || h["X-Method-Override"] != nil {
+	// MatchRequest for a path with a single reading: Match, inlined. The
+	// escaped path is the path itself when it matches fastPath, which
+	// allows no escape.
+	path := req.URL.EscapedPath()
+	if !fastPath.MatchString(path) || g.skip[path] {
 		return nil, nil
 	}
 	prefix := g.prefixes.FindString(path) // "" without a match: the default rule
@@ -208,38 +220,17 @@ func Admit(g *Gate, req *http.Request) (*Rule, error) {
 	if rule.public {
 		return Admitted, nil
 	}
-	if g.cache == nil {
-		return rule, nil
-	}
 
-	return admitToken(g, req, rule)
-}
-
-// methodRule returns the rule of the group of prefix for method when the
-// method is listed there as sent, or nil: Match would then look further.
-func methodRule(g *Gate, method, prefix string) *Rule {
-	return g.policy.groups[g.policy.groupIndex[prefix]].byMethod[method]
-}
-
-// admitToken admits a request on a protected route when its credential has
-// a verdict for rule that still holds (see Admit): the Authorization value
-// of a plain bearer request, which needs no parsing to be looked up. It
-// returns what Admit does.
-func admitToken(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
-	a := req.Header["Authorization"]
-	// Only a value in the common "Bearer <token>" spelling is looked up as
-	// is: verdicts of other sources are keyed by the bare token, which a raw
-	// "Authorization: <token>" (not a bearer credential at all) must not hit.
-	if !g.bearerFirst || len(a) != 1 || !strings.HasPrefix(a[0], bearerPrefix) {
+	// A plain bearer request with a verdict that still holds, inline.
+	a := h["Authorization"]
+	if !g.bearerFirst || len(a) != 1 {
 		return admitOther(g, req, rule)
 	}
-	x, _ := g.verdicts[rule.index].Load(a[0])
+	x, _ := g.bearers[rule.index].Load(a[0])
 	v, _ := x.(*admission)
 	if v == nil || g.until(v.until) <= 0 {
 		return admitBearer(g, req, rule)
 	}
-
-	h := req.Header
 	for i := 0; i < len(v.names); i++ {
 		h[v.names[i]] = []string{v.values[i]} // Header.Set, canonical name
 	}
@@ -250,13 +241,37 @@ func admitToken(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	return Admitted, nil
 }
 
-// admitBearer is admitNew for a plain bearer request (a helper, so that
-// admitToken's frame does not hold these expressions).
-func admitBearer(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
-	value := req.Header["Authorization"][0] // "Bearer " and the token, maybe empty
-
-	return admitNew(g, req, rule, value, value[len(bearerPrefix):], 0)
+// methodRule returns the rule of the group of prefix for method when the
+// method is listed there as sent, or nil: Match would then look further.
+func methodRule(g *Gate, method, prefix string) *Rule {
+	return g.policy.groups[g.policy.groupIndex[prefix]].byMethod[method]
 }
+
+// admitBearer is admitNew for a plain bearer request (a helper, so that
+// Admit's frame does not hold these expressions).
+func admitBearer(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
+	value := req.Header["Authorization"][0]
+	if !strings.HasPrefix(value, bearerPrefix) {
+		return admitOther(g, req, rule) // not in the common spelling
+	}
+
+	return admitNew(g, req, rule, g.bearers[rule.index], value, value[len(bearerPrefix):], 0)
+}
+
+// watched handles a header of g.watch that req carries: it removes the
+// i-th if it is a strip header and reports whether it is a method override.
+func watched(g *Gate, h http.Header, i int) bool {
+	if i < g.nstrip {
+		delete(h, g.watch[i]) // Header.Del, canonical name
+		return false
+	}
+
+	return true
+}
+
+// methodOverrides are the headers that make many frameworks act on another
+// method than the request's (see decideFull in the adapter).
+var methodOverrides = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
 // passBearer is passToken for a plain bearer credential (the token is
 // value after "Bearer ").
@@ -275,9 +290,13 @@ func passBearer(g *Gate, h http.Header, value string) {
 // the others take the full path.
 const bearerPrefix = "Bearer "
 
-// admitOther is admitToken for a request without one plain bearer header
-// first: its token is read by otherToken and its verdict keyed by the token.
+// admitOther is Admit for a request on a protected route without one plain
+// bearer header first: its token is read by otherToken and its verdict
+// keyed by the token.
 func admitOther(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
+	if g.cache == nil {
+		return rule, nil
+	}
 	token, src := otherToken(g, req)
 	if token == "" || strings.IndexByte(token, ' ') >= 0 {
 		return rule, nil // a space: not a token, and not to be taken for a bearer key
@@ -285,7 +304,7 @@ func admitOther(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	x, _ := g.verdicts[rule.index].Load(token)
 	v, _ := x.(*admission)
 	if v == nil || g.until(v.until) <= 0 {
-		return admitNew(g, req, rule, token, token, src)
+		return admitNew(g, req, rule, g.verdicts[rule.index], token, token, src)
 	}
 	apply(g, req, v, token, src)
 
@@ -294,10 +313,10 @@ func admitOther(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 
 // admitNew admits a request whose credential has no valid verdict for rule
 // yet when its token, from the verifier's cache or verified now, meets
-// rule, and records the verdict under key. It returns what Admit does. A
+// rule, and records the verdict in m under key. It returns what Admit does. A
 // cached token is not checked for size or stray characters: every cached
 // token passed TokenFromRequest and ParseJWS.
-func admitNew(g *Gate, req *http.Request, rule *Rule, key, token string, src int) (*Rule, error) {
+func admitNew(g *Gate, req *http.Request, rule *Rule, m *sync.Map, key, token string, src int) (*Rule, error) {
 	if token == "" {
 		return rule, nil
 	}
@@ -311,7 +330,7 @@ func admitNew(g *Gate, req *http.Request, rule *Rule, key, token string, src int
 	if v == nil {
 		return rule, nil
 	}
-	record(g, rule, key, v)
+	record(g, m, key, v)
 	apply(g, req, v, token, src)
 
 	return Admitted, nil
@@ -359,14 +378,15 @@ func admitFresh(g *Gate, req *http.Request, rule *Rule, token string, src int) (
 
 // record keeps a verdict. The verdicts are bounded like the token cache:
 // past its size, all are dropped and made again as requests come.
-func record(g *Gate, rule *Rule, key string, v *admission) {
+func record(g *Gate, m *sync.Map, key string, v *admission) {
 	if g.verdictCount.Add(1) > int64(g.cache.size) {
 		for i := 0; i < len(g.verdicts); i++ {
 			g.verdicts[i].Range(deleteFrom(g.verdicts[i]))
+			g.bearers[i].Range(deleteFrom(g.bearers[i]))
 		}
 		g.verdictCount.Store(1)
 	}
-	g.verdicts[rule.index].Store(key, v)
+	m.Store(key, v)
 }
 
 // newVerdicts returns an empty verdict map (a constructor, so that each
