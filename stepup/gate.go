@@ -49,7 +49,7 @@ type Gate struct {
 	trustProxy bool            // X-Forwarded-Proto may make a request TLS
 	skip       map[string]bool // paths always left to the full path (login callback, logout)
 	// bearerFirst: the first source is "bearer" (on TLS requests too) and
-	// tokens are cached, so Admit reads plain bearer requests inline.
+	// tokens are cached, so admitToken reads plain bearer requests inline.
 	bearerFirst bool
 
 	claims  []string // claim names, aligned with headers
@@ -188,8 +188,8 @@ var Admitted = &Rule{id: "admitted"}
 //
 // Under Yaegi a call allocates one slot per local and intermediate value of
 // the callee, executed or not, and a native call costs about as much as an
-// interpreted one: Admit holds what every request runs and what a cached
-// bearer token adds, the rarer cases are helpers, and there are as few
+// interpreted one: Admit holds what every request runs, admitToken what
+// protected routes add, the rarer cases are helpers, and there are as few
 // native calls as can be. (Functions, not methods: cheaper to call.)
 func Admit(g *Gate, req *http.Request) (*Rule, error) {
 	h := req.Header
@@ -221,7 +221,22 @@ func Admit(g *Gate, req *http.Request) (*Rule, error) {
 		return Admitted, nil
 	}
 
-	// A plain bearer request with a verdict that still holds, inline.
+	return admitToken(g, req, rule)
+}
+
+// methodRule returns the rule of the group of prefix for method when the
+// method is listed there as sent, or nil: Match would then look further.
+func methodRule(g *Gate, method, prefix string) *Rule {
+	return g.policy.groups[g.policy.groupIndex[prefix]].byMethod[method]
+}
+
+// admitToken admits a request on a protected route when its credential has
+// a verdict for rule that still holds (see Admit): for a plain bearer
+// request, the Authorization value, which needs no parsing to be looked up.
+// It returns what Admit does. (Apart from Admit, so that public routes do
+// not allocate this frame.)
+func admitToken(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
+	h := req.Header
 	a := h["Authorization"]
 	if !g.bearerFirst || len(a) != 1 {
 		return admitOther(g, req, rule)
@@ -241,14 +256,8 @@ func Admit(g *Gate, req *http.Request) (*Rule, error) {
 	return Admitted, nil
 }
 
-// methodRule returns the rule of the group of prefix for method when the
-// method is listed there as sent, or nil: Match would then look further.
-func methodRule(g *Gate, method, prefix string) *Rule {
-	return g.policy.groups[g.policy.groupIndex[prefix]].byMethod[method]
-}
-
 // admitBearer is admitNew for a plain bearer request (a helper, so that
-// Admit's frame does not hold these expressions).
+// admitToken's frame does not hold these expressions).
 func admitBearer(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	value := req.Header["Authorization"][0]
 	if !strings.HasPrefix(value, bearerPrefix) {
@@ -290,9 +299,9 @@ func passBearer(g *Gate, h http.Header, value string) {
 // the others take the full path.
 const bearerPrefix = "Bearer "
 
-// admitOther is Admit for a request on a protected route without one plain
-// bearer header first: its token is read by otherToken and its verdict
-// keyed by the token.
+// admitOther is admitToken for a request without one plain bearer header
+// first: its token is read by otherToken and its verdict keyed by the
+// token.
 func admitOther(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	if g.cache == nil {
 		return rule, nil

@@ -207,17 +207,26 @@ func calleeName(call *ast.CallExpr) string {
 	return ""
 }
 
-// enclosingResults returns the result types of the function declaration
-// around ret.
+// enclosingResults returns the result types of the innermost function
+// (declaration or literal) around ret.
 func enclosingResults(file *ast.File, ret *ast.ReturnStmt) string {
-	for _, d := range file.Decls {
-		fd, ok := d.(*ast.FuncDecl)
-		if ok && fd.Body != nil && ret.Pos() >= fd.Body.Pos() && ret.Pos() <= fd.Body.End() {
-			return fieldTypes(fd.Type.Results)
+	results := ""
+	ast.Inspect(file, func(n ast.Node) bool {
+		if n == nil || ret.Pos() < n.Pos() || ret.Pos() > n.End() {
+			return false // ret is not inside: skip the subtree
 		}
-	}
+		switch f := n.(type) {
+		case *ast.FuncDecl:
+			if f.Body != nil {
+				results = fieldTypes(f.Type.Results)
+			}
+		case *ast.FuncLit:
+			results = fieldTypes(f.Type.Results)
+		}
+		return true
+	})
 
-	return ""
+	return results
 }
 
 func fieldTypes(fl *ast.FieldList) string {
