@@ -83,7 +83,7 @@ func storeToken(tc *tokenCache, token string, c *Claims, now time.Time) *cacheEn
 		return nil
 	}
 
-	e := newCacheEntry(c, expires)
+	e := &cacheEntry{claims: c, expires: expires} // not in a loop: no constructor needed
 	tc.mu.Lock()
 	if len(tc.entries) >= tc.size {
 		makeRoom(tc, token, now)
@@ -92,12 +92,6 @@ func storeToken(tc *tokenCache, token string, c *Claims, now time.Time) *cacheEn
 	tc.mu.Unlock()
 
 	return e
-}
-
-// newCacheEntry returns an entry; built by a constructor so each insertion
-// gets its own (yaegi.md).
-func newCacheEntry(c *Claims, expires time.Time) *cacheEntry {
-	return &cacheEntry{claims: c, expires: expires}
 }
 
 // makeRoom evicts an entry unless token is one (it is then replaced). The

@@ -51,7 +51,19 @@ type Claims struct {
 	// Raw holds every claim as decoded, numbers as json.Number, for claim
 	// rules and claim headers. Read it through Values.
 	Raw map[string]interface{}
+
+	// unix holds exp, nbf, iat and auth_time as nanoseconds since the epoch
+	// (0 when absent), for checks without time.Time method calls, each a
+	// native call under Yaegi; inexact is set when one of them is not a
+	// whole number of seconds within ±unixSecondsBound, and only the
+	// time.Time fields may then be read.
+	unix    [4]int64
+	inexact bool
 }
+
+// unixSecondsBound bounds the NumericDates kept in Claims.unix: their
+// nanoseconds fit an int64 (about year 2255).
+const unixSecondsBound = 9e9
 
 // ParseClaims decodes a JWT claims set (RFC 7519 §4) and normalises it.
 // acrClaim names the claim holding the ACR ("" means "acr"); it may be a
@@ -123,18 +135,21 @@ func decodeClaims(payload []byte) (*Claims, error) {
 		if !present {
 			continue
 		}
-		// The usual integer, inline; fractions and errors in numericDate.
-		n, isNumber := v.(json.Number)
+		// The usual integer, inline; fractions, far dates and errors (not a
+		// json.Number: n is "") in numericDate.
+		n, _ := v.(json.Number)
 		sec, perr := strconv.ParseInt(string(n), 10, 64)
-		if !isNumber || perr != nil || sec <= -maxNumericDate || sec >= maxNumericDate {
+		if perr != nil || sec <= -unixSecondsBound || sec >= unixSecondsBound {
 			d, derr := numericDate(raw, dateClaims[i])
 			if derr != nil {
 				return nil, derr
 			}
 			*dates[i] = d
+			c.inexact = true
 			continue
 		}
 		*dates[i] = time.Unix(sec, 0)
+		c.unix[i] = sec * 1e9
 	}
 
 	if c.ACR != "" {

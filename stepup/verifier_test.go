@@ -338,3 +338,62 @@ func verifyInto(v *Verifier, token string, wg *sync.WaitGroup, errs chan error) 
 		errs <- err
 	}
 }
+
+// TestValidateFastPath: validateClaims, which compares whole-second dates
+// as nanoseconds, judges every date around the leeway's edges as
+// claimsError, which compares time.Time values, does; now has a fraction
+// of a second, and fractional and far dates take claimsError's way.
+func TestValidateFastPath(t *testing.T) {
+	v, _ := newTestVerifier(t, -1)
+	iss := v.issuers[testIssuer]
+	nows := []time.Time{time.Unix(testNowUnix, 0), time.Unix(testNowUnix, 400_000_000), time.Unix(testNowUnix, 950_000_000)}
+	lw := int64(testLeeway / time.Second)
+	offsets := []interface{}{
+		int64(0), -lw, -lw - 1, -lw + 1, lw, lw + 1, lw - 1, int64(-3600), int64(3600),
+		json.Number("1e10"), json.Number("-1e10"), float64(-lw) + 0.3, float64(lw) + 0.5, float64(lw) + 0.3,
+	}
+	names := []string{"exp", "nbf", "iat", "auth_time"}
+	for k := 0; k < len(nows)*len(names); k++ {
+		now, i := nows[k/len(names)], k%len(names)
+		for j := 0; j < len(offsets); j++ {
+			raw := validClaims()
+			delete(raw, "exp")
+			raw["exp"] = testNowUnix + 300
+			switch off := offsets[j].(type) {
+			case int64:
+				raw[names[i]] = testNowUnix + off
+			case float64:
+				raw[names[i]] = float64(testNowUnix) + off
+			case json.Number:
+				raw[names[i]] = off
+			}
+			payload, err := json.Marshal(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := ParseClaims(payload, "")
+			if err != nil {
+				t.Fatalf("%s %v: %v", names[i], offsets[j], err)
+			}
+			got := validateClaims(v, iss, "", c, now)
+			want := claimsError(v, iss, "", c, now)
+			if (got == nil) != (want == nil) || got != nil && got.Error() != want.Error() {
+				t.Errorf("%s at %v, now %v: validateClaims = %v, claimsError = %v", names[i], offsets[j], now, got, want)
+			}
+		}
+	}
+	// The grid must reach both answers.
+	now := nows[1]
+	raw := validClaims()
+	payload, _ := json.Marshal(raw)
+	c, _ := ParseClaims(payload, "")
+	if err := validateClaims(v, iss, "", c, now); err != nil {
+		t.Fatalf("valid claims: %v", err)
+	}
+	raw["exp"] = testNowUnix - lw - 1
+	payload, _ = json.Marshal(raw)
+	c, _ = ParseClaims(payload, "")
+	if err := validateClaims(v, iss, "", c, now); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired claims: %v", err)
+	}
+}
