@@ -263,12 +263,17 @@ func numericDate(raw map[string]interface{}, name string) (time.Time, error) {
 // Values joined with ",". It reports false when the claim has no value, or
 // when the value holds a control character other than tab: Go's transport
 // would refuse to send such a header upstream and fail the whole request.
+// c must come from ParseClaims or a Verifier: "amr" is read from its AMR.
 func HeaderValue(c *Claims, name string) (string, bool) {
 	// A string claim (sub, acr) is its own value, inline: under Yaegi each
 	// call of claimValues and Join allocates.
 	s, ok := c.Raw[name].(string)
 	if !ok {
-		v := claimValues(c, name)
+		// amr was decoded into AMR, an array of strings: its Values.
+		v := c.AMR
+		if name != "amr" || v == nil {
+			v = claimValues(c, name)
+		}
 		ok = len(v) > 0
 		s = strings.Join(v, ",")
 	}
