@@ -129,31 +129,38 @@ func decodeClaims(payload []byte) (*Claims, error) {
 		}
 	}
 
-	dates := [4]*time.Time{&c.ExpiresAt, &c.NotBefore, &c.IssuedAt, &c.AuthTime}
-	for i := 0; i < len(dateClaims); i++ {
-		v, present := raw[dateClaims[i]]
-		if !present {
-			continue
-		}
-		// The usual integer, inline; fractions, far dates and errors (not a
-		// json.Number: n is "") in numericDate.
-		n, _ := v.(json.Number)
-		sec, perr := strconv.ParseInt(string(n), 10, 64)
-		if perr != nil || sec <= -unixSecondsBound || sec >= unixSecondsBound {
-			d, derr := numericDate(raw, dateClaims[i])
-			if derr != nil {
-				return nil, derr
-			}
-			*dates[i] = d
-			c.inexact = true
-			continue
-		}
-		*dates[i] = time.Unix(sec, 0)
-		c.unix[i] = sec * 1e9
-	}
-
 	if c.ACR != "" {
 		c.ACRs = []string{c.ACR}
+	}
+
+	dates := [4]*time.Time{&c.ExpiresAt, &c.NotBefore, &c.IssuedAt, &c.AuthTime}
+	for i := 0; i < len(dateClaims); i++ {
+		// The usual whole seconds, inline; fractions, far dates and errors
+		// (not a json.Number: n is "") in inexactDates.
+		if v, present := raw[dateClaims[i]]; present {
+			n, _ := v.(json.Number)
+			sec, err := strconv.ParseInt(string(n), 10, 64)
+			if err != nil || sec <= -unixSecondsBound || sec >= unixSecondsBound {
+				return inexactDates(c, dates)
+			}
+			*dates[i] = time.Unix(sec, 0)
+			c.unix[i] = sec * 1e9
+		}
+	}
+
+	return c, nil
+}
+
+// inexactDates reads every NumericDate of c with numericDate, for claims
+// where one is not whole seconds within ±unixSecondsBound.
+func inexactDates(c *Claims, dates [4]*time.Time) (*Claims, error) {
+	c.inexact = true
+	for i := 0; i < len(dateClaims); i++ {
+		d, err := numericDate(c.Raw, dateClaims[i])
+		if err != nil {
+			return nil, err
+		}
+		*dates[i] = d
 	}
 
 	return c, nil
