@@ -21,11 +21,8 @@ type headerCache struct {
 	count   atomic.Int64
 }
 
-// put keeps h for segment. It does nothing on a nil cache.
+// put keeps h for segment.
 func (hc *headerCache) put(segment string, h *Header) {
-	if hc == nil {
-		return
-	}
 	if hc.count.Add(1) > maxCachedHeaders {
 		hc.entries.Range(deleteFrom(&hc.entries))
 		hc.count.Store(1)

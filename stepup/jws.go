@@ -41,7 +41,7 @@ type JWS struct {
 // the payload, which it returns as bytes. The header's jku, x5u, jwk and x5c
 // are never read: keys come from configuration only (RFC 8725 §3.10).
 func ParseJWS(token string, maxSize int) (*JWS, error) {
-	jws, err := parseJWS(token, maxSize, nil)
+	jws, err := parseJWS(token, maxSize, new(headerCache))
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func ParseJWS(token string, maxSize int) (*JWS, error) {
 	return jws, nil
 }
 
-// parseJWS is ParseJWS with a cache of decoded headers (nil: none).
+// parseJWS is ParseJWS with a cache of decoded headers.
 //
 // The well-formed token is checked and decoded inline, with few
 // expressions: under Yaegi every call allocates one slot per expression of
@@ -68,12 +68,9 @@ func parseJWS(token string, maxSize int, headers *headerCache) (*JWS, error) {
 	}
 
 	// Tokens of one issuer share a few headers: each is decoded once.
-	var h *Header
 	var err error
-	if headers != nil {
-		x, _ := headers.entries.Load(parts[0])
-		h, _ = x.(*Header)
-	}
+	x, _ := headers.entries.Load(parts[0])
+	h, _ := x.(*Header)
 	if h == nil {
 		if h, err = decodeHeader(parts[0]); err != nil {
 			return nil, err
