@@ -362,7 +362,7 @@ func admitFresh(g *Gate, req *http.Request, rule *Rule, token string, src int) (
 	if err != nil {
 		return rule, err
 	}
-	if rule.requires && rule.check(c, now, g.leeway) != nil {
+	if rule.requires && checkRule(rule, c, now, g.leeway) != nil {
 		return rule, nil // the full path finds the token cached and answers
 	}
 
@@ -489,7 +489,7 @@ func untilOn(now func() time.Time) func(time.Time) time.Duration {
 // full path then answers.
 func admitFirst(g *Gate, e *cacheEntry, rule *Rule) *admission {
 	now := g.now()
-	if !now.Before(e.expires) || rule.Check(e.claims, now, g.leeway) != nil {
+	if !now.Before(e.expires) || rule.requires && checkRule(rule, e.claims, now, g.leeway) != nil {
 		return nil
 	}
 	until := e.expires
