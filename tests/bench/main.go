@@ -38,6 +38,8 @@ type workload struct {
 	target float64
 	rps    []float64
 	ratios []float64
+	cpu    []float64 // Traefik's CPU time per request, µs, per round
+	extra  []float64 // cpu minus the no-op plugin's in the same round
 	notes  []string
 }
 
@@ -138,6 +140,7 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 		threads, conns, duration, rounds, filepath.Base(traefikBin))
 	for r := 0; r < rounds; r++ {
 		got := make(map[string]float64)
+		cpu := make(map[string]float64)
 		for k := 0; k < len(workloads); k++ {
 			wl := workloads[(k+r)%len(workloads)] // rotate the order
 			token, file := "", ""
@@ -147,9 +150,21 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 			if wl.fresh {
 				file = tokenFile
 			}
+			before, err := tr.cpuSeconds()
+			if err != nil {
+				return err
+			}
 			res, err := w.run(tr.url+routePath(wl, r+1), token, file, duration.String())
 			if err != nil {
 				return err
+			}
+			after, err := tr.cpuSeconds()
+			if err != nil {
+				return err
+			}
+			if res.requests > 0 {
+				cpu[wl.name] = (after - before) / res.requests * 1e6
+				wl.cpu = append(wl.cpu, cpu[wl.name])
 			}
 			if res.non2xx > 0 || res.errors > 0 {
 				wl.notes = append(wl.notes, fmt.Sprintf("round %d: %d non-2xx, %d socket errors", r+1, res.non2xx, res.errors))
@@ -162,9 +177,10 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 		}
 		for _, wl := range workloads {
 			wl.ratios = append(wl.ratios, got[wl.name]/got["noop"])
+			wl.extra = append(wl.extra, cpu[wl.name]-cpu["noop"])
 		}
-		fmt.Printf("round %d: noop %.0f, cached %.0f, fresh %.0f, public %.0f req/s\n",
-			r+1, got["noop"], got["cached"], got["fresh"], got["public"])
+		fmt.Printf("round %d: noop %.0f, cached %.0f, fresh %.0f, public %.0f req/s; Traefik CPU µs/request %.0f, %.0f, %.0f, %.0f\n",
+			r+1, got["noop"], got["cached"], got["fresh"], got["public"], cpu["noop"], cpu["cached"], cpu["fresh"], cpu["public"])
 	}
 
 	printTable(workloads)
@@ -184,7 +200,8 @@ func routePath(wl *workload, r int) string {
 // printTable writes the medians.
 func printTable(workloads []*workload) {
 	fmt.Println()
-	fmt.Printf("%-8s %14s %16s %15s %8s\n", "workload", "median req/s", "median vs noop", "min-max", "target")
+	fmt.Printf("%-8s %14s %16s %15s %-16s %12s %14s\n", "workload", "median req/s", "median vs noop", "min-max", "target",
+		"Traefik CPU", "plugin's part")
 	for _, wl := range workloads {
 		target := "-"
 		if wl.target > 0 {
@@ -195,9 +212,11 @@ func printTable(workloads []*workload) {
 			target = fmt.Sprintf(">= %.0f%% %s", wl.target*100, verdict)
 		}
 		lo, hi := minMax(wl.ratios)
-		fmt.Printf("%-8s %14.0f %15.1f%% %6.1f-%5.1f%% %s\n",
-			wl.name, median(wl.rps), 100*median(wl.ratios), 100*lo, 100*hi, target)
+		fmt.Printf("%-8s %14.0f %15.1f%% %6.1f-%5.1f%% %-16s %9.0f µs %11.0f µs\n",
+			wl.name, median(wl.rps), 100*median(wl.ratios), 100*lo, 100*hi, target, median(wl.cpu), median(wl.extra))
 	}
+	fmt.Println("Traefik CPU: its user+system time per request, median of the rounds; plugin's part: minus the",
+		"no-op plugin's in the same round (wrk and the backend share the machine and are not counted).")
 	for _, wl := range workloads {
 		for _, n := range wl.notes {
 			fmt.Printf("note: %s: %s\n", wl.name, n)

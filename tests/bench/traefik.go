@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shirou/gopsutil/v4/process"
 )
 
 // Module paths of the two local plugins Traefik loads.
@@ -179,4 +181,18 @@ func tail(s string) string {
 	}
 
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// cpuSeconds returns the user and system CPU time Traefik has used so far.
+func (tr *traefik) cpuSeconds() (float64, error) {
+	p, err := process.NewProcess(int32(tr.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	t, err := p.Times()
+	if err != nil {
+		return 0, err
+	}
+
+	return t.User + t.System, nil
 }

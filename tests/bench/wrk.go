@@ -58,14 +58,16 @@ end
 
 // wrkResult is one wrk run.
 type wrkResult struct {
-	rps     float64
-	non2xx  int
-	errors  int
-	wrapped int
+	rps      float64
+	requests float64
+	non2xx   int
+	errors   int
+	wrapped  int
 }
 
 var (
 	rpsLine     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	totalLine   = regexp.MustCompile(`(\d+) requests in`)
 	non2xxLine  = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
 	socketLine  = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 	wrappedLine = regexp.MustCompile(`TOKENS_WRAPPED (\d+)`)
@@ -114,6 +116,9 @@ func parseWrk(out string) (wrkResult, error) {
 		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := totalLine.FindStringSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseFloat(m[1], 64)
+	}
 	if m := non2xxLine.FindStringSubmatch(out); m != nil {
 		r.non2xx, _ = strconv.Atoi(m[1])
 	}
