@@ -42,6 +42,16 @@ func TestRepeatedRequestsAreDecidedAlike(t *testing.T) {
 	weak := mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute))
 	stale := mintES256(t, claimsAt(loa2, []string{"otp"}, 10*time.Minute+59*time.Second))
 	spoof := map[string]string{"X-Stepup-Subject": "mallory", "X_stepup_acr": "x", "X-Token": "forged"}
+	// Tokens the gate verifies and refuses: the full path must answer them
+	// as it would have found them itself.
+	expiredClaims := claimsAt(loa2, []string{"otp"}, time.Minute)
+	expiredClaims["exp"] = testNow.Add(-time.Hour).Unix()
+	expired := mintES256(t, expiredClaims)
+	strangerClaims := claimsAt(loa2, []string{"otp"}, time.Minute)
+	strangerClaims["aud"] = "elsewhere"
+	stranger := mintES256(t, strangerClaims)
+	parts := strings.Split(strong, ".")
+	tampered := parts[0] + "." + strings.Split(weak, ".")[1] + "." + parts[2]
 	with := func(token string, extra map[string]string) map[string]string {
 		h := map[string]string{"Authorization": "Bearer " + token}
 		for k, v := range extra {
@@ -63,6 +73,15 @@ func TestRepeatedRequestsAreDecidedAlike(t *testing.T) {
 		{target: "/home", headers: map[string]string{"Cookie": "a=1; stepup_session=" + strong + "; b=2"}},
 		{target: "/home", headers: map[string]string{"Authorization": "Basic YTpi", "Cookie": "stepup_session=" + weak}},
 		{target: "/admin", headers: with(weak, map[string]string{"X-Http-Method-Override": "DELETE"})},
+		{target: "/home", headers: bearer(expired)},
+		{target: "/home", headers: with(stranger, spoof)},
+		{target: "/admin/users", headers: bearer(tampered)},
+		{target: "/home", headers: bearer("a.b.c")},
+		{target: "/home", headers: bearer(strong + ",x")},
+		{target: "/home", headers: bearer(strong + "\tx")},
+		{target: "/home", headers: map[string]string{"Cookie": "stepup_session=" + expired}},
+		{target: "/home", headers: map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate",
+			"Authorization": "Bearer " + tampered}},
 	}
 	configs := []struct {
 		name  string
