@@ -19,7 +19,12 @@
 // far less from run to run than throughput on a shared machine, where wrk
 // and the backend compete with Traefik for the same cores.
 //
-// Run from tests/bench: go run . [-rounds 5 -duration 5s -threads 2 -conns 16]
+// With -compare DIR, a second copy of the plugin (another checkout, for
+// example a worktree of an older commit, renamed so both load) runs in the
+// same Traefik on its own routers, and its rows follow, marked "(DIR)": an
+// A/B comparison free of the drift between runs.
+//
+// Run from tests/bench: go run . [-rounds 5 -duration 5s -threads 2 -conns 16 -compare DIR]
 package main
 
 import (
@@ -56,15 +61,16 @@ func main() {
 	conns := flag.Int("conns", 16, "wrk connections")
 	freshCount := flag.Int("fresh-tokens", 15000, "distinct tokens minted for the fresh workload (more than one round sends)")
 	checkout := flag.String("checkout", "../..", "the plugin checkout")
+	compare := flag.String("compare", "", "another checkout of the plugin to measure alongside, in the same Traefik")
 	flag.Parse()
 
-	if err := run(*rounds, *duration, *threads, *conns, *freshCount, *checkout); err != nil {
+	if err := run(*rounds, *duration, *threads, *conns, *freshCount, *checkout, *compare); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds int, duration time.Duration, threads, conns, freshCount int, checkout string) error {
+func run(rounds int, duration time.Duration, threads, conns, freshCount int, checkout, compare string) error {
 	checkout, err := filepath.Abs(checkout)
 	if err != nil {
 		return err
@@ -118,7 +124,24 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 	for r := 1; r <= rounds; r++ {
 		ready[fmt.Sprintf("/fresh%d/orders", r)] = 401
 	}
-	tr, err := startTraefik(traefikBin, checkout, dynamicConfig(backendURL, pub, rounds), ready)
+	variants := []string{""}
+	baseline := ""
+	if compare != "" {
+		if baseline, err = baselineCopy(compare, dir); err != nil {
+			return err
+		}
+		variants = append(variants, "b")
+		extra := make(map[string]int)
+		for path, code := range ready {
+			if path != "/noop/orders" {
+				extra["/b"+strings.TrimPrefix(path, "/")] = code
+			}
+		}
+		for path, code := range extra {
+			ready[path] = code
+		}
+	}
+	tr, err := startTraefik(traefikBin, checkout, baseline, dynamicConfig(backendURL, pub, rounds, variants), ready)
 	if err != nil {
 		return err
 	}
@@ -129,6 +152,13 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 		{name: "cached", path: "/cached/orders", token: true, target: 0.90},
 		{name: "fresh", path: "/fresh%d/orders", fresh: true, target: 0.50},
 		{name: "public", path: "/public/status"},
+	}
+	if compare != "" {
+		label := " (" + filepath.Base(compare) + ")"
+		workloads = append(workloads,
+			&workload{name: "cached" + label, path: "/bcached/orders", token: true, target: 0.90},
+			&workload{name: "fresh" + label, path: "/bfresh%d/orders", fresh: true, target: 0.50},
+			&workload{name: "public" + label, path: "/bpublic/status"})
 	}
 	w := &wrkRunner{binary: wrkBin, threads: threads, conns: conns, dir: dir}
 
@@ -185,8 +215,11 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 			wl.ratios = append(wl.ratios, got[wl.name]/got["noop"])
 			wl.extra = append(wl.extra, cpu[wl.name]-cpu["noop"])
 		}
-		fmt.Printf("round %d: noop %.0f, cached %.0f, fresh %.0f, public %.0f req/s; Traefik CPU µs/request %.0f, %.0f, %.0f, %.0f\n",
-			r+1, got["noop"], got["cached"], got["fresh"], got["public"], cpu["noop"], cpu["cached"], cpu["fresh"], cpu["public"])
+		var line []string
+		for _, wl := range workloads {
+			line = append(line, fmt.Sprintf("%s %.0f req/s %.0f µs", wl.name, got[wl.name], cpu[wl.name]))
+		}
+		fmt.Printf("round %d: %s\n", r+1, strings.Join(line, ", "))
 	}
 
 	printTable(workloads)
@@ -206,7 +239,7 @@ func routePath(wl *workload, r int) string {
 // printTable writes the medians.
 func printTable(workloads []*workload) {
 	fmt.Println()
-	fmt.Printf("%-8s %14s %16s %15s %-16s %12s %14s\n", "workload", "median req/s", "median vs noop", "min-max", "target",
+	fmt.Printf("%-18s %14s %16s %15s %-16s %12s %14s\n", "workload", "median req/s", "median vs noop", "min-max", "target",
 		"Traefik CPU", "plugin's part")
 	for _, wl := range workloads {
 		target := "-"
@@ -218,7 +251,7 @@ func printTable(workloads []*workload) {
 			target = fmt.Sprintf(">= %.0f%% %s", wl.target*100, verdict)
 		}
 		lo, hi := minMax(wl.ratios)
-		fmt.Printf("%-8s %14.0f %15.1f%% %6.1f-%5.1f%% %-16s %9.0f µs %11.0f µs\n",
+		fmt.Printf("%-18s %14.0f %15.1f%% %6.1f-%5.1f%% %-16s %9.0f µs %11.0f µs\n",
 			wl.name, median(wl.rps), 100*median(wl.ratios), 100*lo, 100*hi, target, median(wl.cpu), median(wl.extra))
 	}
 	fmt.Println("Traefik CPU: its user+system time per request, median of the rounds; plugin's part: minus the",
@@ -289,7 +322,10 @@ func startBackend() (string, func(), error) {
 // dynamicConfig routes each workload's prefix through its own middleware
 // instance to the same backend. The step-up configuration resembles a real
 // one: a rule table, claim headers, every other request needing MFA.
-func dynamicConfig(backendURL, publicKeyPEM string, rounds int) string {
+//
+// Each variant ("" for the checkout, "b" for the -compare copy) gets its own
+// routers and middlewares, named with the variant as prefix.
+func dynamicConfig(backendURL, publicKeyPEM string, rounds int, variants []string) string {
 	stepup := fmt.Sprintf(`issuers:
   - issuer: %s
     audience: [%s]
@@ -299,6 +335,8 @@ func dynamicConfig(backendURL, publicKeyPEM string, rounds int) string {
 acrLevels: [urn:stepup:acr:pwd, urn:stepup:acr:mfa, urn:stepup:acr:phr]
 rules:
   - pathPrefix: /public
+    public: true
+  - pathPrefix: /bpublic
     public: true
   - pathPrefix: /
     minACR: urn:stepup:acr:mfa
@@ -315,23 +353,27 @@ rules:
 logLevel: error`, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicKeyPEM), "\n", "\n      "))
 	stepup = "          " + strings.ReplaceAll(stepup, "\n", "\n          ") + "\n"
 
-	names := []string{"noop", "cached", "public"}
-	for r := 1; r <= rounds; r++ {
-		names = append(names, fmt.Sprintf("fresh%d", r))
+	var names []string
+	for _, v := range variants {
+		names = append(names, v+"cached", v+"public")
+		for r := 1; r <= rounds; r++ {
+			names = append(names, fmt.Sprintf("%sfresh%d", v, r))
+		}
 	}
 
 	var b strings.Builder
 	b.WriteString("http:\n  routers:\n")
+	b.WriteString("    noop:\n      entryPoints: [web]\n      rule: \"PathPrefix(`/noop`)\"\n      middlewares: [noop]\n      service: backend\n")
 	for _, r := range names {
-		mw := "stepup-" + r
-		if r == "noop" {
-			mw = "noop"
-		}
-		fmt.Fprintf(&b, "    %s:\n      entryPoints: [web]\n      rule: \"PathPrefix(`/%s`)\"\n      middlewares: [%s]\n      service: backend\n", r, r, mw)
+		fmt.Fprintf(&b, "    %s:\n      entryPoints: [web]\n      rule: \"PathPrefix(`/%s`)\"\n      middlewares: [stepup-%s]\n      service: backend\n", r, r, r)
 	}
 	b.WriteString("  middlewares:\n    noop:\n      plugin:\n        noop: {}\n")
-	for _, r := range names[1:] {
-		fmt.Fprintf(&b, "    stepup-%s:\n      plugin:\n        stepup:\n%s", r, stepup)
+	for _, r := range names {
+		plugin := "stepup"
+		if strings.HasPrefix(r, "b") {
+			plugin = "baseline"
+		}
+		fmt.Fprintf(&b, "    stepup-%s:\n      plugin:\n        %s:\n%s", r, plugin, stepup)
 	}
 	fmt.Fprintf(&b, "  services:\n    backend:\n      loadBalancer:\n        servers:\n          - url: %s\n", backendURL)
 

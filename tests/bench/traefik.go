@@ -18,6 +18,8 @@ import (
 const (
 	stepupModule = "github.com/stepup-auth/traefikstepup"
 	noopModule   = "github.com/stepup-auth/noop"
+	// baselineModule is the -compare copy, renamed so that both load.
+	baselineModule = "github.com/stepup-auth/traefikstepupbaseline"
 )
 
 // traefik is a running Traefik process with both plugins.
@@ -30,13 +32,13 @@ type traefik struct {
 // startTraefik lays out a working directory (plugins-local links to the
 // checkout and to the no-op plugin, static and dynamic files), starts the
 // binary and waits until every route answers as expected.
-func startTraefik(binary, checkout, dynamic string, ready map[string]int) (*traefik, error) {
+func startTraefik(binary, checkout, baseline, dynamic string, ready map[string]int) (*traefik, error) {
 	dir, err := os.MkdirTemp("", "stepup-bench-")
 	if err != nil {
 		return nil, err
 	}
 	tr := &traefik{dir: dir}
-	if err := tr.layout(checkout, dynamic); err != nil {
+	if err := tr.layout(checkout, baseline, dynamic); err != nil {
 		tr.stop()
 		return nil, err
 	}
@@ -65,7 +67,7 @@ func startTraefik(binary, checkout, dynamic string, ready map[string]int) (*trae
 	return tr, nil
 }
 
-func (tr *traefik) layout(checkout, dynamic string) error {
+func (tr *traefik) layout(checkout, baseline, dynamic string) error {
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -75,6 +77,11 @@ func (tr *traefik) layout(checkout, dynamic string) error {
 	links := map[string]string{
 		stepupModule: checkout,
 		noopModule:   filepath.Join(checkout, "tests", "noop-plugin"),
+	}
+	baselinePlugin := ""
+	if baseline != "" {
+		links[baselineModule] = baseline
+		baselinePlugin = fmt.Sprintf("\n    baseline:\n      moduleName: %s", baselineModule)
 	}
 	for module, src := range links {
 		link := filepath.Join(tr.dir, "plugins-local", "src", filepath.FromSlash(module))
@@ -101,11 +108,11 @@ experimental:
     stepup:
       moduleName: %s
     noop:
-      moduleName: %s
+      moduleName: %s%s
 providers:
   file:
     filename: %q
-`, port, filepath.Join(tr.dir, "traefik.log"), stepupModule, noopModule, filepath.Join(tr.dir, "dynamic.yml"))
+`, port, filepath.Join(tr.dir, "traefik.log"), stepupModule, noopModule, baselinePlugin, filepath.Join(tr.dir, "dynamic.yml"))
 
 	if err := os.WriteFile(filepath.Join(tr.dir, "traefik.yml"), []byte(static), 0o644); err != nil {
 		return err
@@ -195,4 +202,41 @@ func (tr *traefik) cpuSeconds() (float64, error) {
 	}
 
 	return t.User + t.System, nil
+}
+
+// baselineCopy copies the plugin's runtime files from checkout into a
+// directory under dir, renamed to baselineModule (module, imports and
+// manifest; the package keeps its name, given as basePkg), and returns it.
+func baselineCopy(checkout, dir string) (string, error) {
+	dst := filepath.Join(dir, "baseline")
+	for _, sub := range []string{".", "stepup"} {
+		if err := os.MkdirAll(filepath.Join(dst, sub), 0o755); err != nil {
+			return "", err
+		}
+		entries, err := os.ReadDir(filepath.Join(checkout, sub))
+		if err != nil {
+			return "", err
+		}
+		for _, e := range entries {
+			name := e.Name()
+			keep := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") ||
+				sub == "." && (name == "go.mod" || name == ".traefik.yml")
+			if e.IsDir() || !keep {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(checkout, sub, name))
+			if err != nil {
+				return "", err
+			}
+			text := strings.ReplaceAll(string(data), stepupModule, baselineModule)
+			if name == ".traefik.yml" {
+				text += "\nbasePkg: traefikstepup\n"
+			}
+			if err := os.WriteFile(filepath.Join(dst, sub, name), []byte(text), 0o644); err != nil {
+				return "", err
+			}
+		}
+	}
+
+	return dst, nil
 }
