@@ -1,7 +1,9 @@
 package traefikstepup
 
 import (
+	"crypto/tls"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -165,6 +167,168 @@ func TestRawAuthorizationValueDecidesLikeTheFullPath(t *testing.T) {
 				want := serveOutcome(ref, refNext, r)
 				if got := serveOutcome(m, next, r); got != want {
 					t.Errorf("cookie %q:\n got %+v\nwant %+v", r.headers["Cookie"], got, want)
+				}
+			}
+		})
+	}
+}
+
+// serveTLS serves a GET over a TLS connection (req.TLS set) with headers.
+func serveTLSOutcome(m http.Handler, next *backend, target string, headers map[string]string) outcome {
+	next.got = nil
+	req := httptest.NewRequest(http.MethodGet, "https://app.example.test"+target, nil)
+	req.TLS = &tls.ConnectionState{}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	m.ServeHTTP(rec, req)
+	o := outcome{status: rec.Code, auth: rec.Header().Get("WWW-Authenticate")}
+	if got := next.seen(); got != nil {
+		o.upstream = "X-Stepup-Subject: " + got.Header.Get("X-Stepup-Subject")
+	}
+
+	return o
+}
+
+// With trustForwardedHeaders, a TLS connection whose X-Forwarded-Proto says
+// "http" is plain HTTP for the full path (stepup.IsTLS): it reads the bare
+// session cookie, never the "__Host-" one. The gate must read the same one.
+func TestForwardedHTTPOnTLSConnectionReadsTheSameSessionCookie(t *testing.T) {
+	p := newFakeProvider(t)
+	alice := mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute))
+	bobClaims := claimsAt(loa1, []string{"pwd"}, time.Minute)
+	bobClaims["sub"] = "bob"
+	bob := mintES256(t, bobClaims)
+
+	cfg := loginConfig(t, p)
+	cfg.TrustForwardedHeaders = true
+	m, next, _ := newTestMiddleware(t, cfg)
+	refCfg := loginConfig(t, p)
+	refCfg.TrustForwardedHeaders = true
+	refCfg.CacheSize = -1
+	ref, refNext, _ := newTestMiddleware(t, refCfg)
+
+	for n, headers := range []map[string]string{
+		{"X-Forwarded-Proto": "http", "Cookie": "__Host-stepup_session=" + alice},
+		{"X-Forwarded-Proto": "http", "Cookie": "__Host-stepup_session=" + alice + "; stepup_session=" + bob},
+	} {
+		want := serveTLSOutcome(ref, refNext, "/home", headers)
+		for i := 0; i < 3; i++ {
+			if got := serveTLSOutcome(m, next, "/home", headers); got != want {
+				t.Errorf("request %d, time %d:\n got %+v\nwant %+v", n, i+1, got, want)
+			}
+		}
+	}
+}
+
+// serveRawOutcome serves a request whose header values are set as given
+// (repeats included), over TLS when tls is set.
+func serveRawOutcome(m http.Handler, next *backend, method, target string, overTLS bool, h http.Header) outcome {
+	next.got = nil
+	req := httptest.NewRequest(method, "http://app.example.test"+target, nil)
+	if overTLS {
+		req.TLS = &tls.ConnectionState{}
+	}
+	for k, v := range h {
+		req.Header[k] = append([]string(nil), v...)
+	}
+	rec := httptest.NewRecorder()
+	m.ServeHTTP(rec, req)
+	o := outcome{status: rec.Code, auth: rec.Header().Get("WWW-Authenticate")}
+	if got := next.seen(); got != nil {
+		o.upstream = "sub=" + got.Header.Get("X-Stepup-Subject") + " acr=" + got.Header.Get("X-Stepup-Acr") +
+			" amr=" + got.Header.Get("X-Stepup-Amr") + " tok=" + got.Header.Get("X-Token") +
+			" authz=" + got.Header.Get("Authorization") + " cookie=" + got.Header.Get("Cookie")
+	}
+
+	return o
+}
+
+func TestAdversarialRequestsAreDecidedAlike(t *testing.T) {
+	tok := mintES256(t, claimsAt(loa2, []string{"pwd", "otp"}, time.Minute))
+	bobClaims := claimsAt(loa1, []string{"pwd"}, time.Minute)
+	bobClaims["sub"] = "bob"
+	bob := mintES256(t, bobClaims)
+	noExp := claimsAt(loa2, []string{"otp"}, time.Minute)
+	delete(noExp, "exp")
+	noExpTok := mintES256(t, noExp)
+	inLeeway := claimsAt(loa2, []string{"otp"}, time.Minute)
+	inLeeway["exp"] = testNow.Add(-30 * time.Second).Unix()
+	inLeewayTok := mintES256(t, inLeeway)
+	frac := claimsAt(loa2, []string{"otp"}, time.Minute)
+	frac["exp"] = float64(testNow.Add(-60*time.Second).Unix()) + 0.5
+	fracTok := mintES256(t, frac)
+	hsClaims := claimsAt(loa2, []string{"otp"}, time.Minute)
+	hsClaims["iss"] = "https://hmac.example.test"
+	hsTok := mintHS256(t, hsClaims)
+	hsAsES := claimsAt(loa2, []string{"otp"}, time.Minute) // iss of the ES256 issuer, HS256-signed
+	hsAsESTok := mintHS256(t, hsAsES)
+	type req struct {
+		method string
+		target string
+		tls    bool
+		h      http.Header
+	}
+	reqs := []req{
+		{target: "/home", h: http.Header{"Authorization": {"bearer " + tok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer  " + tok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + tok, "Bearer " + bob}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + tok, "Bearer " + tok}}},
+		{target: "/home", h: http.Header{"Authorization": {tok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + tok}, "Cookie": {"stepup_session=" + bob}}},
+		{target: "/home", h: http.Header{"Cookie": {"stepup_session=\"" + bob + "\""}}},
+		{target: "/home", h: http.Header{"Cookie": {"stepup_session=" + bob + "; stepup_session=" + bob}}},
+		{target: "/home", h: http.Header{"Cookie": {"stepup_session=" + bob, "stepup_session=" + tok}}},
+		{target: "/home", h: http.Header{"Cookie": {"xstepup_session=" + tok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + noExpTok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + inLeewayTok}}},
+		{target: "/admin", h: http.Header{"Authorization": {"Bearer " + inLeewayTok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + fracTok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + hsTok}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + hsAsESTok}}},
+		{target: "/admin", h: http.Header{"Authorization": {"Bearer " + tok}, "X-Http-Method-Override": {""}}},
+		{method: "HEAD", target: "/api/accounts/1", h: http.Header{"Authorization": {"Bearer " + bob}}},
+		{method: "delete", target: "/api/accounts/1", h: http.Header{"Authorization": {"Bearer " + bob}}},
+		{target: "/admin/", h: http.Header{"Authorization": {"Bearer " + tok}}},
+		{target: "/home", tls: true, h: http.Header{"X-Forwarded-Proto": {"https"}, "Cookie": {"stepup_session=" + bob}}},
+		{target: "/home", h: http.Header{"X-Forwarded-Proto": {"https"}, "Cookie": {"stepup_session=" + bob}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + tok + "."}}},
+		{target: "/home", h: http.Header{"Authorization": {"Bearer " + tok + "\r\n"}}},
+	}
+	configs := []struct {
+		name  string
+		apply func(*Config)
+	}{
+		{name: "defaults", apply: func(*Config) {}},
+		{name: "audit", apply: func(c *Config) { c.AuditMode = true }},
+		{name: "strip and forward", apply: func(c *Config) { c.StripToken = true; c.ForwardTokenHeader = "X-Token" }},
+		{name: "forward as bearer", apply: func(c *Config) { c.StripToken = true; c.ForwardTokenHeader = "Authorization" }},
+		{name: "cookie first", apply: func(c *Config) { c.TokenSources = []string{"cookie:stepup_session", "bearer"} }},
+		{name: "header then bearer", apply: func(c *Config) { c.TokenSources = []string{"header:X-Token", "bearer", "cookie:stepup_session"} }},
+		{name: "trust proxy", apply: func(c *Config) { c.TrustForwardedHeaders = true }},
+	}
+	for _, c := range configs {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			c.apply(cfg)
+			m, next, _ := newTestMiddleware(t, cfg)
+			refCfg := testConfig(t)
+			c.apply(refCfg)
+			refCfg.CacheSize = -1
+			ref, refNext, _ := newTestMiddleware(t, refCfg)
+			for pass := 0; pass < 2; pass++ {
+				for n, r := range reqs {
+					method := r.method
+					if method == "" {
+						method = http.MethodGet
+					}
+					want := serveRawOutcome(ref, refNext, method, r.target, r.tls, r.h)
+					for i := 0; i < 3; i++ {
+						if got := serveRawOutcome(m, next, method, r.target, r.tls, r.h); got != want {
+							t.Errorf("pass %d request %d (%s %s), time %d:\n got %+v\nwant %+v", pass, n, method, r.target, i+1, got, want)
+						}
+					}
 				}
 			}
 		})

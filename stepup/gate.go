@@ -429,10 +429,14 @@ func otherToken(g *Gate, req *http.Request) (string, int) {
 	h := req.Header
 	sources := g.sources
 	if g.sourcesTLS != nil {
+		// As IsTLS decides: with trustProxy, X-Forwarded-Proto may say
+		// otherwise than the connection, in either direction; the full
+		// path reads those requests.
+		if g.trustProxy && h["X-Forwarded-Proto"] != nil {
+			return "", 0
+		}
 		if req.TLS != nil {
 			sources = g.sourcesTLS
-		} else if g.trustProxy && h["X-Forwarded-Proto"] != nil {
-			return "", 0
 		}
 	}
 	for i := 0; i < len(sources); i++ {

@@ -313,12 +313,12 @@ func validateClaims(v *Verifier, iss *issuer, typ string, c *Claims, now time.Ti
 	for i := 0; i < len(c.Audience) && !audienceOK; i++ {
 		audienceOK = iss.audience[c.Audience[i]]
 	}
-	// In nanoseconds: exp (0 when absent, which fails) not before
-	// now-leeway; nbf, iat and auth_time (0 when absent, which passes) not
-	// after now+leeway.
+	// In nanoseconds: exp (0 when absent: claimsError reports it, whatever
+	// the leeway) not before now-leeway; nbf, iat and auth_time (0 when
+	// absent, which passes) not after now+leeway.
 	n := now.UnixNano()
 	lw := int64(v.leeway)
-	if !audienceOK || iss.tokenType != "" || c.inexact || c.unix[0] < n-lw ||
+	if !audienceOK || iss.tokenType != "" || c.inexact || c.unix[0] <= 0 || c.unix[0] < n-lw ||
 		c.unix[1] > n+lw || c.unix[2] > n+lw || c.unix[3] > n+lw {
 		return claimsError(v, iss, typ, c, now)
 	}

@@ -397,3 +397,29 @@ func TestValidateFastPath(t *testing.T) {
 		t.Fatalf("expired claims: %v", err)
 	}
 }
+
+// A leeway longer than the time since the epoch (accepted by NewVerifier and
+// by the adapter's duration parsing) makes now-leeway negative: the
+// nanosecond check then takes an absent exp (0 in Claims.unix) for a date
+// within the leeway, and a token without exp verifies. claimsError refuses
+// it (exp is required).
+func TestHugeLeewayStillRequiresExp(t *testing.T) {
+	now := time.Unix(testNowUnix, 0)
+	leeway := 500000 * time.Hour // about 57 years
+	v, err := NewVerifier(VerifierOptions{
+		Issuers: []IssuerOptions{{
+			Issuer: testIssuer, Audience: []string{testAudience}, Algorithms: []string{"HS256"},
+			Keys: NewKeySet([]*Key{NewSecretKey(hsSecret)}, nil),
+		}},
+		Leeway:    leeway,
+		CacheSize: -1,
+		Now:       func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := signHS256(t, hs256, withClaim("exp", nil), hsSecret)
+	if _, err := v.Verify(context.Background(), token); !errors.Is(err, ErrExpired) {
+		t.Errorf("token without exp, leeway %v: Verify error = %v, want ErrExpired", leeway, err)
+	}
+}
