@@ -44,6 +44,7 @@ type Gate struct {
 	// the method overrides, which leave the request to the full path.
 	watch      []string
 	nstrip     int
+	watchSet   map[string]bool
 	sources    []TokenSource
 	sourcesTLS []TokenSource   // nil unless TLS requests use other sources
 	trustProxy bool            // X-Forwarded-Proto may make a request TLS
@@ -123,6 +124,7 @@ func NewGate(o GateOptions) *Gate {
 		prefixes:    o.Policy.prefixes,
 		watch:       append(append([]string(nil), o.StripHeaders...), methodOverrides...),
 		nstrip:      len(o.StripHeaders),
+		watchSet:    stringSet(append(append([]string(nil), o.StripHeaders...), methodOverrides...)),
 		sources:     o.Sources,
 		sourcesTLS:  o.SourcesTLS,
 		trustProxy:  o.TrustProxy,
@@ -192,15 +194,22 @@ var Admitted = &Rule{id: "admitted"}
 // protected routes add, the rarer cases are helpers, and there are as few
 // native calls as can be. (Functions, not methods: cheaper to call.)
 func Admit(g *Gate, req *http.Request) (*Rule, error) {
+	// Requests rarely carry a watched header: whether one does is found by
+	// walking the shorter of the request's headers and the watch list (each
+	// step of either costs several interpreted expressions), and only then
+	// does stripWatched act.
 	h := req.Header
-	for i := 0; i < len(g.watch); i++ {
-		// Canonical names. Looked up first: under Yaegi a delete allocates
-		// even when the key is absent, a lookup that finds nothing does
-		// not, and requests rarely carry these. The strip headers come
-		// first, so all are removed before a method override returns.
-		if _, sent := h[g.watch[i]]; sent && watched(g, h, i) {
-			return nil, nil
+	if len(h) < len(g.watch) {
+		for name := range h {
+			if g.watchSet[name] {
+				if stripWatched(g, h) {
+					return nil, nil
+				}
+				break
+			}
 		}
+	} else if stripWatched(g, h) {
+		return nil, nil
 	}
 
 	// MatchRequest for a path with a single reading: Match, inlined. (Field
@@ -266,15 +275,23 @@ func admitBearer(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	return admitNew(g, req, rule, g.bearers[rule.index], value, value[len(bearerPrefix):], 0)
 }
 
-// watched handles a header of g.watch that req carries: it removes the
-// i-th if it is a strip header and reports whether it is a method override.
-func watched(g *Gate, h http.Header, i int) bool {
-	if i < g.nstrip {
-		delete(h, g.watch[i]) // Header.Del, canonical name
-		return false
+// stripWatched removes the strip headers from h and reports whether it
+// holds a method override. The names are canonical, as Header.Del would
+// make them; each is looked up first, because under Yaegi a delete
+// allocates even when the key is absent.
+func stripWatched(g *Gate, h http.Header) bool {
+	for i := 0; i < g.nstrip; i++ {
+		if _, sent := h[g.watch[i]]; sent {
+			delete(h, g.watch[i])
+		}
+	}
+	for i := g.nstrip; i < len(g.watch); i++ {
+		if h[g.watch[i]] != nil {
+			return true
+		}
 	}
 
-	return true
+	return false
 }
 
 // methodOverrides are the headers that make many frameworks act on another

@@ -98,6 +98,18 @@ func TestAdmitVerifies(t *testing.T) {
 	}
 }
 
+// manyHeaders returns more header name, value pairs than the test gate
+// watches, so that Admit walks its watch list rather than the request's
+// headers.
+func manyHeaders() []string {
+	var h []string
+	for i := 0; i < 12; i++ {
+		h = append(h, "X-Filler-"+string(rune('a'+i)), "1")
+	}
+
+	return h
+}
+
 // gateRequest builds a request with headers given as name, value pairs.
 func gateRequest(method, target string, headers ...string) *http.Request {
 	req := httptest.NewRequest(method, "http://app.test"+target, nil)
@@ -128,6 +140,9 @@ func TestAdmit(t *testing.T) {
 	}{
 		{name: "public route", target: "/public/x", want: true},
 		{name: "public route with a spoofed header", target: "/public/x", headers: []string{"X-Sub", "eve"}, want: true},
+		{name: "many headers, one spoofed", target: "/public/x", headers: append(manyHeaders(), "X-Sub", "eve"), want: true},
+		{name: "many headers, a method override", target: "/public/x",
+			headers: append(manyHeaders(), "X-Sub", "eve", "X-Method-Override", "DELETE")},
 		{name: "cached token, default rule", target: "/orders/1", headers: []string{"Authorization", bearer}, want: true},
 		{name: "cached token, max-age rule", target: "/admin/users", headers: []string{"Authorization", bearer}, want: true},
 		{name: "cached token, method rule as sent", method: "POST", target: "/payments",
