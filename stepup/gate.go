@@ -254,8 +254,8 @@ func admitToken(g *Gate, req *http.Request, rule *Rule) (*Rule, error) {
 	if v == nil || g.until(v.until) <= 0 {
 		return admitBearer(g, req, rule)
 	}
-	for i := 0; i < len(v.names); i++ {
-		h[v.names[i]] = []string{v.values[i]} // Header.Set, canonical name
+	for i, name := range v.names {
+		h[name] = []string{v.values[i]} // Header.Set, canonical name
 	}
 	if g.passToken {
 		passBearer(g, h, a[0])
@@ -431,8 +431,8 @@ func deleteFrom(m *sync.Map) func(key, value interface{}) bool {
 // apply sets the verdict's claim headers and strips or forwards the token.
 func apply(g *Gate, req *http.Request, v *admission, token string, src int) {
 	h := req.Header
-	for i := 0; i < len(v.names); i++ {
-		h[v.names[i]] = []string{v.values[i]} // Header.Set, canonical name
+	for i, name := range v.names {
+		h[name] = []string{v.values[i]} // Header.Set, canonical name
 	}
 	if g.passToken {
 		passToken(g, req, token, src)
