@@ -85,6 +85,7 @@ type KeySet struct {
 	client *http.Client
 
 	mu          sync.Mutex
+	view        *keyView // the fetched keys indexed, nil before the first fetch
 	remoteKeys  []*Key
 	fetchedAt   time.Time     // last successful fetch
 	attemptedAt time.Time     // last fetch started, successful or not
@@ -240,6 +241,62 @@ func selectKeys(keys []*Key, kid string, alg algorithm) ([]*Key, int) {
 	return candidates, named
 }
 
+// keyView is a fetched key set, static keys included, indexed as a static
+// set is (indexStatic), until it is due for its MaxAge refresh.
+type keyView struct {
+	index map[string]*algKeys
+	until time.Time // fetchedAt + MaxAge; the zero time without MaxAge
+}
+
+// newKeyView indexes the static keys and the fetched keys of ks. The caller
+// holds ks.mu and has just set ks.fetchedAt.
+func newKeyView(ks *KeySet, fetched []*Key) *keyView {
+	v := &keyView{index: indexStatic(append(append([]*Key(nil), ks.static...), fetched...))}
+	if ks.remote.MaxAge > 0 {
+		v.until = ks.fetchedAt.Add(ks.remote.MaxAge)
+	}
+
+	return v
+}
+
+// verifyFetched is VerifySignature for a remote set whose keys are fetched
+// and not yet due for a refresh, when the token names a kid one of those
+// keys has and fits (or no kid) and the algorithm is allowed: then no fetch
+// could change the answer, and the index gives the candidates selectKeys
+// would. handled is false otherwise, and VerifySignature decides, fetching
+// as it does.
+func verifyFetched(ks *KeySet, jws *JWS, allowed []string) (handled bool, err error) {
+	ks.mu.Lock()
+	v := ks.view
+	ks.mu.Unlock()
+	if v == nil || !v.until.IsZero() && !ks.remote.now().Before(v.until) || !allowsAlgorithm(allowed, jws.Header.Alg) {
+		return false, nil
+	}
+	a := v.index[jws.Header.Alg]
+	if a == nil {
+		return false, nil
+	}
+	candidates := a.noKid
+	if jws.Header.Kid != "" {
+		// Keys of this kid come first; none that fits means an unknown
+		// kid, which VerifySignature answers with a refetch.
+		candidates = a.byKid[jws.Header.Kid]
+		if len(candidates) == 0 || candidates[0].ID != jws.Header.Kid {
+			return false, nil
+		}
+	}
+	if len(candidates) == 0 {
+		return false, nil
+	}
+	for i := 0; i < len(candidates); i++ {
+		if a.verify(candidates[i], jws.SigningInput, jws.Signature) {
+			return true, nil
+		}
+	}
+
+	return true, signatureError(jws)
+}
+
 // remoteCached reports whether a remote set was ever fetched successfully.
 func (ks *KeySet) remoteCached() bool {
 	if ks.remote == nil {
@@ -326,6 +383,7 @@ func (ks *KeySet) fetch(done chan struct{}) {
 	if err == nil {
 		ks.remoteKeys = keys
 		ks.fetchedAt = ks.remote.now()
+		ks.view = newKeyView(ks, keys)
 	}
 	ks.lastErr = err
 	ks.inFlight = nil

@@ -120,12 +120,14 @@ func newRemoteFixture(t *testing.T) *remoteFixture {
 	tk := joseKeys(t)
 	k1 := jwkJSON(t, withMember(ecJWK(&tk.p256.PublicKey), "kid", "k1"))
 	k2 := jwkJSON(t, withMember(ecJWK(&tk.p384.PublicKey), "kid", "k2"))
+	loose := jwkJSON(t, ecJWK(&tk.p256.PublicKey)) // k1's key without a kid
 
 	return &remoteFixture{
 		sets: map[string]string{
 			"k1":   `{"keys":[` + k1 + `]}`,
 			"k2":   `{"keys":[` + k2 + `]}`,
 			"both": `{"keys":[` + k1 + `,` + k2 + `]}`,
+			"k2 and a kid-less key": `{"keys":[` + k2 + `,` + loose + `]}`,
 		},
 		tokens: map[string]string{
 			"k1": joseToken(t, "ES256", map[string]interface{}{"kid": "k1"}, testClaims),
@@ -140,6 +142,21 @@ func verifyToken(ctx context.Context, t *testing.T, ks *KeySet, token string) er
 	jws, err := ParseJWS(token, 0)
 	if err != nil {
 		t.Fatal(err)
+	}
+
+	return ks.VerifySignature(ctx, jws, allAlgorithms)
+}
+
+// verifyAsVerifier checks token as a Verifier does: verifyFetched first,
+// VerifySignature when it does not decide.
+func verifyAsVerifier(ctx context.Context, t *testing.T, ks *KeySet, token string) error {
+	t.Helper()
+	jws, err := ParseJWS(token, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if handled, err := verifyFetched(ks, jws, allAlgorithms); handled {
+		return err
 	}
 
 	return ks.VerifySignature(ctx, jws, allAlgorithms)
@@ -207,9 +224,18 @@ func TestRemoteKeySetScenarios(t *testing.T) {
 			{name: "old set still serves while refetched", advance: time.Second, token: "k1", hits: 2},
 			{name: "refetched set applies", token: "k1", want: ErrKeyNotFound, hits: 2},
 		}},
+		{name: "kid-less key", steps: []remoteStep{
+			{name: "first use", serve: "k2 and a kid-less key", token: "k2", hits: 1},
+			{name: "unknown kid within cooldown: the kid-less key", advance: time.Second, token: "k3", hits: 1},
+			{name: "unknown kid after cooldown: refetched first", advance: 30 * time.Second, token: "k3", hits: 2},
+			{name: "a kid the kid-less key serves", advance: 30 * time.Second, token: "k1", hits: 3},
+		}},
 	}
 
-	for _, tt := range tests {
+	// Each scenario runs twice: through VerifySignature alone, and as a
+	// Verifier runs it, with the fetched keys' index (verifyFetched) first.
+	for k := 0; k < 2*len(tests); k++ {
+		tt, asVerifier := tests[k/2], k%2 == 1
 		issuer := newFakeIssuer(t)
 		clock := newFakeClock()
 		ks := NewKeySet(nil, &RemoteKeysOptions{
@@ -233,13 +259,17 @@ func TestRemoteKeySetScenarios(t *testing.T) {
 				}
 				issuer.serve(body, http.StatusOK)
 			}
-			err := verifyToken(context.Background(), t, ks, fx.tokens[st.token])
+			verify := verifyToken
+			if asVerifier {
+				verify = verifyAsVerifier
+			}
+			err := verify(context.Background(), t, ks, fx.tokens[st.token])
 			if (st.want == nil && err != nil) || (st.want != nil && !errors.Is(err, st.want)) {
-				t.Errorf("%s / %s: err = %v, want %v", tt.name, st.name, err, st.want)
+				t.Errorf("%s / %s (as verifier: %v): err = %v, want %v", tt.name, st.name, asVerifier, err, st.want)
 			}
 			waitForFetch(ks) // a background refresh may still run
 			if n := issuer.hits(); n != st.hits {
-				t.Errorf("%s / %s: %d fetches, want %d", tt.name, st.name, n, st.hits)
+				t.Errorf("%s / %s (as verifier: %v): %d fetches, want %d", tt.name, st.name, asVerifier, n, st.hits)
 			}
 		}
 	}

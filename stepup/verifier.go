@@ -273,6 +273,8 @@ func verifyFresh(v *Verifier, ctx context.Context, token string, now time.Time) 
 	handled := false
 	if a := iss.static[jws.Header.Alg]; a != nil {
 		handled, err = verifyStatic(a, jws)
+	} else if iss.keys.remote != nil {
+		handled, err = verifyFetched(iss.keys, jws, iss.algorithms)
 	}
 	if !handled {
 		err = iss.keys.VerifySignature(ctx, jws, iss.algorithms)
