@@ -124,9 +124,9 @@ func newRemoteFixture(t *testing.T) *remoteFixture {
 
 	return &remoteFixture{
 		sets: map[string]string{
-			"k1":   `{"keys":[` + k1 + `]}`,
-			"k2":   `{"keys":[` + k2 + `]}`,
-			"both": `{"keys":[` + k1 + `,` + k2 + `]}`,
+			"k1":                    `{"keys":[` + k1 + `]}`,
+			"k2":                    `{"keys":[` + k2 + `]}`,
+			"both":                  `{"keys":[` + k1 + `,` + k2 + `]}`,
 			"k2 and a kid-less key": `{"keys":[` + k2 + `,` + loose + `]}`,
 		},
 		tokens: map[string]string{
