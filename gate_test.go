@@ -20,7 +20,11 @@ type outcome struct {
 // serveOutcome serves r and records its outcome.
 func serveOutcome(m http.Handler, next *backend, r request) outcome {
 	next.got = nil
-	rec := serve(m, r)
+	return outcomeOf(serve(m, r), next)
+}
+
+// outcomeOf is the outcome recorded in rec and next.
+func outcomeOf(rec *httptest.ResponseRecorder, next *backend) outcome {
 	o := outcome{status: rec.Code, auth: rec.Header().Get("WWW-Authenticate")}
 	if got := next.seen(); got != nil {
 		var lines []string
@@ -32,6 +36,20 @@ func serveOutcome(m http.Handler, next *backend, r request) outcome {
 	}
 
 	return o
+}
+
+// cachedAndReference returns a middleware of build's configuration, whose
+// token cache lets the gate (stepup.Admit) decide what it can, and a
+// reference of the same configuration without a cache, where only the full
+// path decides; each with its backend.
+func cachedAndReference(t *testing.T, build func() *Config) (http.Handler, *backend, http.Handler, *backend) {
+	t.Helper()
+	m, next, _ := newTestMiddleware(t, build())
+	refCfg := build()
+	refCfg.CacheSize = -1
+	ref, refNext, _ := newTestMiddleware(t, refCfg)
+
+	return m, next, ref, refNext
 }
 
 // TestRepeatedRequestsAreDecidedAlike serves every request three times to a
@@ -98,13 +116,11 @@ func TestRepeatedRequestsAreDecidedAlike(t *testing.T) {
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			c.apply(cfg)
-			m, next, _ := newTestMiddleware(t, cfg)
-			refCfg := testConfig(t)
-			c.apply(refCfg)
-			refCfg.CacheSize = -1 // every request takes the full path
-			ref, refNext, _ := newTestMiddleware(t, refCfg)
+			m, next, ref, refNext := cachedAndReference(t, func() *Config {
+				cfg := testConfig(t)
+				c.apply(cfg)
+				return cfg
+			})
 			for _, r := range requests {
 				want := serveOutcome(ref, refNext, r)
 				for i := 0; i < 3; i++ {
@@ -150,13 +166,11 @@ func TestRawAuthorizationValueDecidesLikeTheFullPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			tt.apply(cfg)
-			m, next, _ := newTestMiddleware(t, cfg)
-			refCfg := testConfig(t)
-			tt.apply(refCfg)
-			refCfg.CacheSize = -1
-			ref, refNext, _ := newTestMiddleware(t, refCfg)
+			m, next, ref, refNext := cachedAndReference(t, func() *Config {
+				cfg := testConfig(t)
+				tt.apply(cfg)
+				return cfg
+			})
 			for i := 0; i < 2; i++ { // the full path, then the gate records a verdict
 				serveOutcome(m, next, request{target: "/home", headers: map[string]string{"Cookie": "stepup_session=" + tok}})
 			}
@@ -173,24 +187,6 @@ func TestRawAuthorizationValueDecidesLikeTheFullPath(t *testing.T) {
 	}
 }
 
-// serveTLS serves a GET over a TLS connection (req.TLS set) with headers.
-func serveTLSOutcome(m http.Handler, next *backend, target string, headers map[string]string) outcome {
-	next.got = nil
-	req := httptest.NewRequest(http.MethodGet, "https://app.example.test"+target, nil)
-	req.TLS = &tls.ConnectionState{}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	rec := httptest.NewRecorder()
-	m.ServeHTTP(rec, req)
-	o := outcome{status: rec.Code, auth: rec.Header().Get("WWW-Authenticate")}
-	if got := next.seen(); got != nil {
-		o.upstream = "X-Stepup-Subject: " + got.Header.Get("X-Stepup-Subject")
-	}
-
-	return o
-}
-
 // With trustForwardedHeaders, a TLS connection whose X-Forwarded-Proto says
 // "http" is plain HTTP for the full path (stepup.IsTLS): it reads the bare
 // session cookie, never the "__Host-" one. The gate must read the same one.
@@ -201,21 +197,23 @@ func TestForwardedHTTPOnTLSConnectionReadsTheSameSessionCookie(t *testing.T) {
 	bobClaims["sub"] = "bob"
 	bob := mintES256(t, bobClaims)
 
-	cfg := loginConfig(t, p)
-	cfg.TrustForwardedHeaders = true
-	m, next, _ := newTestMiddleware(t, cfg)
-	refCfg := loginConfig(t, p)
-	refCfg.TrustForwardedHeaders = true
-	refCfg.CacheSize = -1
-	ref, refNext, _ := newTestMiddleware(t, refCfg)
+	m, next, ref, refNext := cachedAndReference(t, func() *Config {
+		cfg := loginConfig(t, p)
+		cfg.TrustForwardedHeaders = true
+		return cfg
+	})
 
 	for n, headers := range []map[string]string{
 		{"X-Forwarded-Proto": "http", "Cookie": "__Host-stepup_session=" + alice},
 		{"X-Forwarded-Proto": "http", "Cookie": "__Host-stepup_session=" + alice + "; stepup_session=" + bob},
 	} {
-		want := serveTLSOutcome(ref, refNext, "/home", headers)
+		h := http.Header{}
+		for k, v := range headers {
+			h.Set(k, v)
+		}
+		want := serveRawOutcome(ref, refNext, http.MethodGet, "/home", true, h)
 		for i := 0; i < 3; i++ {
-			if got := serveTLSOutcome(m, next, "/home", headers); got != want {
+			if got := serveRawOutcome(m, next, http.MethodGet, "/home", true, h); got != want {
 				t.Errorf("request %d, time %d:\n got %+v\nwant %+v", n, i+1, got, want)
 			}
 		}
@@ -235,14 +233,8 @@ func serveRawOutcome(m http.Handler, next *backend, method, target string, overT
 	}
 	rec := httptest.NewRecorder()
 	m.ServeHTTP(rec, req)
-	o := outcome{status: rec.Code, auth: rec.Header().Get("WWW-Authenticate")}
-	if got := next.seen(); got != nil {
-		o.upstream = "sub=" + got.Header.Get("X-Stepup-Subject") + " acr=" + got.Header.Get("X-Stepup-Acr") +
-			" amr=" + got.Header.Get("X-Stepup-Amr") + " tok=" + got.Header.Get("X-Token") +
-			" authz=" + got.Header.Get("Authorization") + " cookie=" + got.Header.Get("Cookie")
-	}
 
-	return o
+	return outcomeOf(rec, next)
 }
 
 func TestAdversarialRequestsAreDecidedAlike(t *testing.T) {
@@ -310,13 +302,11 @@ func TestAdversarialRequestsAreDecidedAlike(t *testing.T) {
 	}
 	for _, c := range configs {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := testConfig(t)
-			c.apply(cfg)
-			m, next, _ := newTestMiddleware(t, cfg)
-			refCfg := testConfig(t)
-			c.apply(refCfg)
-			refCfg.CacheSize = -1
-			ref, refNext, _ := newTestMiddleware(t, refCfg)
+			m, next, ref, refNext := cachedAndReference(t, func() *Config {
+				cfg := testConfig(t)
+				c.apply(cfg)
+				return cfg
+			})
 			for pass := 0; pass < 2; pass++ {
 				for n, r := range reqs {
 					method := r.method

@@ -288,13 +288,8 @@ func verifyFetched(ks *KeySet, jws *JWS, allowed []string) (handled bool, err er
 	if len(candidates) == 0 {
 		return false, nil
 	}
-	for i := 0; i < len(candidates); i++ {
-		if a.verify(candidates[i], jws.SigningInput, jws.Signature) {
-			return true, nil
-		}
-	}
 
-	return true, signatureError(jws)
+	return true, verifyCandidates(a, candidates, jws)
 }
 
 // remoteCached reports whether a remote set was ever fetched successfully.

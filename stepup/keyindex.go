@@ -79,16 +79,23 @@ func verifyStatic(a *algKeys, jws *JWS) (handled bool, err error) {
 			candidates = a.other
 		}
 	}
-	for i := 0; i < len(candidates); i++ {
-		if a.verify(candidates[i], jws.SigningInput, jws.Signature) {
-			return true, nil
-		}
-	}
 	if len(candidates) == 0 {
 		return false, nil
 	}
 
-	return true, signatureError(jws)
+	return true, verifyCandidates(a, candidates, jws)
+}
+
+// verifyCandidates checks jws's signature with each of candidates, keys
+// of a that fit its algorithm, until one verifies it.
+func verifyCandidates(a *algKeys, candidates []*Key, jws *JWS) error {
+	for i := 0; i < len(candidates); i++ {
+		if a.verify(candidates[i], jws.SigningInput, jws.Signature) {
+			return nil
+		}
+	}
+
+	return signatureError(jws)
 }
 
 // signatureError reports a signature that no candidate key verifies.
