@@ -9,21 +9,23 @@ import (
 	"time"
 )
 
-// Gate is the fast path of a middleware: it admits, in one interpreted
-// frame, the requests whose decision is already known, and leaves every
-// other request to the full path (MatchRequest, TokenFromRequest, Verify,
-// Rule.Check), which decides exactly as before. Under Yaegi each call of an
-// interpreted function allocates its whole frame and a method call costs
-// about twice a function, so the common passing request is decided by the
-// single function Admit plus a few native calls.
+// Gate is the fast path of a middleware: it decides, in a few small
+// interpreted frames, the common requests, and leaves every other request to
+// the full path (MatchRequest, TokenFromRequest, Verify, Rule.Check), which
+// decides exactly as before. Under Yaegi each call of an interpreted function
+// allocates its whole frame, a method call costs about twice a function and
+// a native call several interpreted expressions, so the common request runs
+// few, small functions and few native calls.
 //
 // A request is admitted when its path is canonical and has one reading
 // (no escape, dot segment, "//", ";", "\" or upper-case letter), it names no
 // method override, it is not one of the login's own paths, and either its
-// rule is public or it carries, in a plain form, a token this Verifier has
-// cached and already found to meet that rule until a known instant. Admit
-// records that verdict itself the first time it meets a cached token on a
-// rule, by running Rule.Check once.
+// rule is public or it carries, in a plain form, a token that meets that
+// rule: one this Verifier has cached and already found to meet it until a
+// known instant (a verdict), or one it verifies now. Admit records a verdict
+// the second time it meets a token on a rule, by running Rule.Check once; a
+// token it verifies and finds invalid is handed, with the error, to the full
+// path.
 type Gate struct {
 	policy   *Policy
 	prefixes *regexp.Regexp   // the policy's prefix matcher, one that never matches without rules
@@ -189,8 +191,8 @@ var Admitted = &Rule{id: "admitted"}
 // did not hold: the full path answers it without verifying again.
 //
 // Under Yaegi a call allocates one slot per local and intermediate value of
-// the callee, executed or not, and a native call costs about as much as an
-// interpreted one: Admit holds what every request runs, admitToken what
+// the callee, executed or not, and a native call costs several interpreted
+// expressions: Admit holds what every request runs, admitToken what
 // protected routes add, the rarer cases are helpers, and there are as few
 // native calls as can be. (Functions, not methods: cheaper to call.)
 func Admit(g *Gate, req *http.Request) (*Rule, error) {
