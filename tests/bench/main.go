@@ -24,7 +24,16 @@
 // same Traefik on its own routers, and its rows follow, marked "(DIR)": an
 // A/B comparison free of the drift between runs.
 //
-// Run from tests/bench: go run . [-rounds 5 -duration 5s -threads 2 -conns 16 -compare DIR]
+// With -floor, two more workloads run on tests/floor-plugin, the least work
+// a correct check of these requests can do under Yaegi (one issuer, one key,
+// one rule): "floor cached" and "floor fresh" show how much of the targets
+// the interpreter itself allows.
+//
+// With -profile DIR, after the rounds each workload runs once more while
+// Traefik records a CPU profile of it, written to DIR/<workload>.pprof (read
+// them with go tool pprof); those runs are not in the results.
+//
+// Run from tests/bench: go run . [-rounds 5 -duration 5s -threads 2 -conns 16 -compare DIR -floor -profile DIR]
 package main
 
 import (
@@ -62,15 +71,17 @@ func main() {
 	freshCount := flag.Int("fresh-tokens", 15000, "distinct tokens minted for the fresh workload (more than one round sends)")
 	checkout := flag.String("checkout", "../..", "the plugin checkout")
 	compare := flag.String("compare", "", "another checkout of the plugin to measure alongside, in the same Traefik")
+	profile := flag.String("profile", "", "a directory for a CPU profile of Traefik per workload, taken after the rounds")
+	floor := flag.Bool("floor", false, "also measure tests/floor-plugin, the least work a correct check can do under Yaegi")
 	flag.Parse()
 
-	if err := run(*rounds, *duration, *threads, *conns, *freshCount, *checkout, *compare); err != nil {
+	if err := run(*rounds, *duration, *threads, *conns, *freshCount, *checkout, *compare, *profile, *floor); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(rounds int, duration time.Duration, threads, conns, freshCount int, checkout, compare string) error {
+func run(rounds int, duration time.Duration, threads, conns, freshCount int, checkout, compare, profile string, floor bool) error {
 	checkout, err := filepath.Abs(checkout)
 	if err != nil {
 		return err
@@ -121,8 +132,18 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 		return err
 	}
 	ready := map[string]int{"/noop/orders": 200, "/public/status": 200, "/cached/orders": 401}
-	for r := 1; r <= rounds; r++ {
+	routes := rounds // fresh routes, one per round (and one to profile)
+	if profile != "" {
+		routes++
+	}
+	for r := 1; r <= routes; r++ {
 		ready[fmt.Sprintf("/fresh%d/orders", r)] = 401
+		if floor {
+			ready[fmt.Sprintf("/floorfresh%d/orders", r)] = 401
+		}
+	}
+	if floor {
+		ready["/floorcached/orders"] = 401
 	}
 	variants := []string{""}
 	baseline := ""
@@ -141,7 +162,7 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 			ready[path] = code
 		}
 	}
-	tr, err := startTraefik(traefikBin, checkout, baseline, dynamicConfig(backendURL, pub, rounds, variants), ready)
+	tr, err := startTraefik(traefikBin, checkout, baseline, dynamicConfig(backendURL, pub, routes, variants, floor), ready, profile != "")
 	if err != nil {
 		return err
 	}
@@ -160,12 +181,17 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 			&workload{name: "fresh" + label, path: "/bfresh%d/orders", fresh: true, target: 0.50},
 			&workload{name: "public" + label, path: "/bpublic/status"})
 	}
+	if floor {
+		workloads = append(workloads,
+			&workload{name: "floor cached", path: "/floorcached/orders", token: true, target: 0.90},
+			&workload{name: "floor fresh", path: "/floorfresh%d/orders", fresh: true, target: 0.50})
+	}
 	w := &wrkRunner{binary: wrkBin, threads: threads, conns: conns, dir: dir}
 
 	// Warm up every route (the fresh ones with the cached token, which is
 	// never sent there again).
 	for _, wl := range workloads {
-		for r := 1; r <= rounds && (r == 1 || wl.fresh); r++ {
+		for r := 1; r <= routes && (r == 1 || wl.fresh); r++ {
 			if _, err := w.run(tr.url+routePath(wl, r), cachedToken, "", "1s"); err != nil {
 				return err
 			}
@@ -224,7 +250,47 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 
 	printTable(workloads)
 
+	if profile != "" {
+		return profileWorkloads(tr, w, workloads, cachedToken, tokenFile, rounds+1, duration, profile)
+	}
+
 	return nil
+}
+
+// profileWorkloads runs each workload once more while Traefik records a
+// CPU profile; a fresh workload on its own route (round), which has not
+// seen the tokens.
+func profileWorkloads(tr *traefik, w *wrkRunner, workloads []*workload, cachedToken, tokenFile string, round int, duration time.Duration, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, wl := range workloads {
+		file := ""
+		if wl.fresh {
+			file = tokenFile
+		}
+		if err := profileOne(tr, w, wl, round, cachedToken, file, duration, dir); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("CPU profiles in %s\n", dir)
+
+	return nil
+}
+
+// profileOne profiles one wrk run of wl.
+func profileOne(tr *traefik, w *wrkRunner, wl *workload, round int, token, file string, duration time.Duration, dir string) error {
+	name := strings.NewReplacer(" ", "_", "(", "", ")", "", "/", "_").Replace(wl.name)
+	errc := make(chan error, 1)
+	go func() { errc <- tr.profile(duration, filepath.Join(dir, name+".pprof")) }()
+	if !wl.token {
+		token = ""
+	}
+	if _, err := w.run(tr.url+routePath(wl, round), token, file, (duration + time.Second).String()); err != nil {
+		return err
+	}
+
+	return <-errc
 }
 
 // routePath is the workload's path in round r (from 1).
@@ -325,7 +391,7 @@ func startBackend() (string, func(), error) {
 //
 // Each variant ("" for the checkout, "b" for the -compare copy) gets its own
 // routers and middlewares, named with the variant as prefix.
-func dynamicConfig(backendURL, publicKeyPEM string, rounds int, variants []string) string {
+func dynamicConfig(backendURL, publicKeyPEM string, rounds int, variants []string, floor bool) string {
 	stepup := fmt.Sprintf(`issuers:
   - issuer: %s
     audience: [%s]
@@ -367,7 +433,22 @@ logLevel: error`, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicK
 	for _, r := range names {
 		fmt.Fprintf(&b, "    %s:\n      entryPoints: [web]\n      rule: \"PathPrefix(`/%s`)\"\n      middlewares: [stepup-%s]\n      service: backend\n", r, r, r)
 	}
+	var floors []string
+	if floor {
+		floors = append(floors, "floorcached")
+		for r := 1; r <= rounds; r++ {
+			floors = append(floors, fmt.Sprintf("floorfresh%d", r))
+		}
+	}
+	for _, r := range floors {
+		fmt.Fprintf(&b, "    %s:\n      entryPoints: [web]\n      rule: \"PathPrefix(`/%s`)\"\n      middlewares: [%s]\n      service: backend\n", r, r, r)
+	}
 	b.WriteString("  middlewares:\n    noop:\n      plugin:\n        noop: {}\n")
+	for _, r := range floors {
+		fmt.Fprintf(&b, "    %s:\n      plugin:\n        floor:\n          issuer: %s\n          audience: %s\n"+
+			"          minACR: urn:stepup:acr:mfa\n          higherACR: urn:stepup:acr:phr\n          publicKey: |\n            %s\n",
+			r, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicKeyPEM), "\n", "\n            "))
+	}
 	for _, r := range names {
 		plugin := "stepup"
 		if strings.HasPrefix(r, "b") {

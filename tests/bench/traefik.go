@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,25 +21,28 @@ const (
 	noopModule   = "github.com/stepup-auth/noop"
 	// baselineModule is the -compare copy, renamed so that both load.
 	baselineModule = "github.com/stepup-auth/traefikstepupbaseline"
+	// floorModule is the -floor plugin (tests/floor-plugin).
+	floorModule = "github.com/stepup-auth/floor"
 )
 
 // traefik is a running Traefik process with both plugins.
 type traefik struct {
-	url string
-	dir string
-	cmd *exec.Cmd
+	url   string
+	debug string // the API entry point with /debug/pprof, or "" (see -profile)
+	dir   string
+	cmd   *exec.Cmd
 }
 
 // startTraefik lays out a working directory (plugins-local links to the
 // checkout and to the no-op plugin, static and dynamic files), starts the
 // binary and waits until every route answers as expected.
-func startTraefik(binary, checkout, baseline, dynamic string, ready map[string]int) (*traefik, error) {
+func startTraefik(binary, checkout, baseline, dynamic string, ready map[string]int, debug bool) (*traefik, error) {
 	dir, err := os.MkdirTemp("", "stepup-bench-")
 	if err != nil {
 		return nil, err
 	}
 	tr := &traefik{dir: dir}
-	if err := tr.layout(checkout, baseline, dynamic); err != nil {
+	if err := tr.layout(checkout, baseline, dynamic, debug); err != nil {
 		tr.stop()
 		return nil, err
 	}
@@ -67,16 +71,28 @@ func startTraefik(binary, checkout, baseline, dynamic string, ready map[string]i
 	return tr, nil
 }
 
-func (tr *traefik) layout(checkout, baseline, dynamic string) error {
+func (tr *traefik) layout(checkout, baseline, dynamic string, debug bool) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
 	tr.url = fmt.Sprintf("http://127.0.0.1:%d", port)
+	api := ""
+	if debug {
+		// Traefik's API on its own loopback entry point, with Go's
+		// /debug/pprof handlers.
+		debugPort, err := freePort()
+		if err != nil {
+			return err
+		}
+		tr.debug = fmt.Sprintf("http://127.0.0.1:%d", debugPort)
+		api = fmt.Sprintf("  traefik:\n    address: \"127.0.0.1:%d\"\napi:\n  insecure: true\n  debug: true\n", debugPort)
+	}
 
 	links := map[string]string{
 		stepupModule: checkout,
 		noopModule:   filepath.Join(checkout, "tests", "noop-plugin"),
+		floorModule:  filepath.Join(checkout, "tests", "floor-plugin"),
 	}
 	baselinePlugin := ""
 	if baseline != "" {
@@ -99,7 +115,7 @@ func (tr *traefik) layout(checkout, baseline, dynamic string) error {
 entryPoints:
   web:
     address: "127.0.0.1:%d"
-log:
+%slog:
   level: ERROR
   filePath: %q
 experimental:
@@ -108,11 +124,13 @@ experimental:
     stepup:
       moduleName: %s
     noop:
+      moduleName: %s
+    floor:
       moduleName: %s%s
 providers:
   file:
     filename: %q
-`, port, filepath.Join(tr.dir, "traefik.log"), stepupModule, noopModule, baselinePlugin, filepath.Join(tr.dir, "dynamic.yml"))
+`, port, api, filepath.Join(tr.dir, "traefik.log"), stepupModule, noopModule, floorModule, baselinePlugin, filepath.Join(tr.dir, "dynamic.yml"))
 
 	if err := os.WriteFile(filepath.Join(tr.dir, "traefik.yml"), []byte(static), 0o644); err != nil {
 		return err
@@ -188,6 +206,29 @@ func tail(s string) string {
 	}
 
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// profile records a CPU profile of Traefik for d into file.
+func (tr *traefik) profile(d time.Duration, file string) error {
+	client := &http.Client{Timeout: d + 30*time.Second}
+	resp, err := client.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", tr.debug, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return err
+	}
+
+	return out.Close()
 }
 
 // cpuSeconds returns the user and system CPU time Traefik has used so far.

@@ -1,0 +1,3 @@
+module github.com/stepup-auth/floor
+
+go 1.21
