@@ -26,7 +26,7 @@
 //
 // With -floor, two more workloads run on tests/floor-plugin, the least work
 // a correct check of these requests can do under Yaegi (one issuer, one key,
-// one rule): "floor cached" and "floor fresh" show how much of the targets
+// one rule): "floor cached", "floor fresh" and "floor lookup" (a cache lookup alone, no header removal or path check: not a correct check) show how much of the targets
 // the interpreter itself allows.
 //
 // With -profile DIR, after the rounds each workload runs once more while
@@ -144,6 +144,7 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 	}
 	if floor {
 		ready["/floorcached/orders"] = 401
+		ready["/floorlookup/orders"] = 401
 	}
 	variants := []string{""}
 	baseline := ""
@@ -184,6 +185,7 @@ func run(rounds int, duration time.Duration, threads, conns, freshCount int, che
 	if floor {
 		workloads = append(workloads,
 			&workload{name: "floor cached", path: "/floorcached/orders", token: true, target: 0.90},
+			&workload{name: "floor lookup", path: "/floorlookup/orders", token: true, target: 0.90},
 			&workload{name: "floor fresh", path: "/floorfresh%d/orders", fresh: true, target: 0.50})
 	}
 	w := &wrkRunner{binary: wrkBin, threads: threads, conns: conns, dir: dir}
@@ -435,7 +437,7 @@ logLevel: error`, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicK
 	}
 	var floors []string
 	if floor {
-		floors = append(floors, "floorcached")
+		floors = append(floors, "floorcached", "floorlookup")
 		for r := 1; r <= rounds; r++ {
 			floors = append(floors, fmt.Sprintf("floorfresh%d", r))
 		}
@@ -445,9 +447,13 @@ logLevel: error`, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicK
 	}
 	b.WriteString("  middlewares:\n    noop:\n      plugin:\n        noop: {}\n")
 	for _, r := range floors {
-		fmt.Fprintf(&b, "    %s:\n      plugin:\n        floor:\n          issuer: %s\n          audience: %s\n"+
+		lookup := ""
+		if r == "floorlookup" {
+			lookup = "          lookupOnly: true\n"
+		}
+		fmt.Fprintf(&b, "    %s:\n      plugin:\n        floor:\n%s          issuer: %s\n          audience: %s\n"+
 			"          minACR: urn:stepup:acr:mfa\n          higherACR: urn:stepup:acr:phr\n          publicKey: |\n            %s\n",
-			r, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicKeyPEM), "\n", "\n            "))
+			r, lookup, issuer, audience, strings.ReplaceAll(strings.TrimSpace(publicKeyPEM), "\n", "\n            "))
 	}
 	for _, r := range names {
 		plugin := "stepup"

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 )
 
@@ -161,3 +162,40 @@ func BenchmarkNativeCachedToken(b *testing.B)     { caseCached.native(b) }
 func BenchmarkNativeFreshTokenRS256(b *testing.B) { caseRS256.native(b) }
 func BenchmarkNativeFreshTokenES256(b *testing.B) { caseES256.native(b) }
 func BenchmarkNativePublicRoute(b *testing.B)     { casePublic.native(b) }
+
+// The floor plugin (tests/floor-plugin): the least work a correct check of
+// these requests can do under Yaegi, the bound make bench -floor measures in
+// Traefik. Its cases beside traefikstepup's show what the interpreter allows.
+var (
+	floorOnce sync.Once
+	floorP    *Plugin
+	floorErr  error
+)
+
+func floorHandler(tb testing.TB) http.Handler {
+	tb.Helper()
+	floorOnce.Do(func() {
+		floorP, floorErr = Load(Options{ModuleName: "github.com/stepup-auth/floor", Dir: "../floor-plugin"})
+	})
+	if floorErr != nil {
+		tb.Fatalf("loading the floor plugin under Yaegi: %v", floorErr)
+	}
+	rk, _ := testKeys(tb)
+	h, err := floorP.New(context.Background(), backend, map[string]any{
+		"issuer": issuerURL, "audience": "orders-api", "minACR": acrPwd, "higherACR": acrMFA,
+		"publicKey": publicPEM(tb, &rk.PublicKey),
+	}, "floor@file")
+	if err != nil {
+		tb.Fatal(err)
+	}
+
+	return h
+}
+
+func BenchmarkYaegiFloorCachedToken(b *testing.B) {
+	benchServe(b, func() http.Handler { return floorHandler(b) }, false, "/orders", cachedToken(b), 200)
+}
+
+func BenchmarkYaegiFloorFreshTokenRS256(b *testing.B) {
+	benchServe(b, func() http.Handler { return floorHandler(b) }, true, "/orders", freshRS256(b), 200)
+}
