@@ -24,10 +24,11 @@
 // same Traefik on its own routers, and its rows follow, marked "(DIR)": an
 // A/B comparison free of the drift between runs.
 //
-// With -floor, two more workloads run on tests/floor-plugin, the least work
-// a correct check of these requests can do under Yaegi (one issuer, one key,
-// one rule): "floor cached", "floor fresh" and "floor lookup" (a cache lookup alone, no header removal or path check: not a correct check) show how much of the targets
-// the interpreter itself allows.
+// With -floor, three more workloads run on tests/floor-plugin, the least
+// work a correct check of these requests can do under Yaegi (one issuer, one
+// key, one rule): "floor cached" and "floor fresh", and "floor lookup", a
+// verdict lookup alone (no header removal, no path check: not a correct
+// check). They show how much of the targets the interpreter itself allows.
 //
 // With -profile DIR, after the rounds each workload runs once more while
 // Traefik records a CPU profile of it, written to DIR/<workload>.pprof (read

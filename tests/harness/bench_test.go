@@ -172,7 +172,7 @@ var (
 	floorErr  error
 )
 
-func floorHandler(tb testing.TB) http.Handler {
+func floorHandler(tb testing.TB, next http.Handler) http.Handler {
 	tb.Helper()
 	floorOnce.Do(func() {
 		floorP, floorErr = Load(Options{ModuleName: "github.com/stepup-auth/floor", Dir: "../floor-plugin"})
@@ -181,7 +181,7 @@ func floorHandler(tb testing.TB) http.Handler {
 		tb.Fatalf("loading the floor plugin under Yaegi: %v", floorErr)
 	}
 	rk, _ := testKeys(tb)
-	h, err := floorP.New(context.Background(), backend, map[string]any{
+	h, err := floorP.New(context.Background(), next, map[string]any{
 		"issuer": issuerURL, "audience": "orders-api", "minACR": acrPwd, "higherACR": acrMFA,
 		"publicKey": publicPEM(tb, &rk.PublicKey),
 	}, "floor@file")
@@ -193,9 +193,9 @@ func floorHandler(tb testing.TB) http.Handler {
 }
 
 func BenchmarkYaegiFloorCachedToken(b *testing.B) {
-	benchServe(b, func() http.Handler { return floorHandler(b) }, false, "/orders", cachedToken(b), 200)
+	benchServe(b, func() http.Handler { return floorHandler(b, backend) }, false, "/orders", cachedToken(b), 200)
 }
 
 func BenchmarkYaegiFloorFreshTokenRS256(b *testing.B) {
-	benchServe(b, func() http.Handler { return floorHandler(b) }, true, "/orders", freshRS256(b), 200)
+	benchServe(b, func() http.Handler { return floorHandler(b, backend) }, true, "/orders", freshRS256(b), 200)
 }
