@@ -1,11 +1,14 @@
 package traefikstepup
 
 import (
+	"context"
 	"crypto/tls"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -322,5 +325,119 @@ func TestAdversarialRequestsAreDecidedAlike(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cachedAndReferenceOnClock is cachedAndReference for the test
+// configuration as edit changes it, both middlewares on one clock that the
+// test sets through the returned pointer between requests.
+func cachedAndReferenceOnClock(t *testing.T, edit func(*Config)) (http.Handler, *backend, http.Handler, *backend, *time.Time) {
+	t.Helper()
+	now := testNow
+	var mu sync.Mutex
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	build := func(cacheSize int) (http.Handler, *backend) {
+		cfg := testConfig(t)
+		edit(cfg)
+		cfg.CacheSize = cacheSize
+		next := &backend{}
+		m, err := newMiddleware(context.Background(), next, cfg, "stepup@file", deps{now: clock, logOut: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, next
+	}
+	m, next := build(0)
+	ref, refNext := build(-1)
+
+	return m, next, ref, refNext, &now
+}
+
+// TestVerdictsFollowTheClock moves the clock second by second across the
+// edges of exp + leeway, auth_time + maxAge + leeway and the future-date
+// checks, with whole and fractional dates, and serves each token twice on
+// every rule at every step: the gate's verdicts (recorded on the second
+// sighting) must neither outlive what the full path admits nor admit on one
+// rule what was judged on another.
+func TestVerdictsFollowTheClock(t *testing.T) {
+	at := func(d time.Duration) int64 { return testNow.Add(d).Unix() }
+	mint := func(edit func(map[string]interface{})) string {
+		c := claimsAt(loa2, []string{"pwd", "otp"}, 9*time.Minute)
+		c["groups"] = []interface{}{"finance"}
+		edit(c)
+		return mintES256(t, c)
+	}
+	tokens := map[string]string{
+		"exp soon":            mint(func(c map[string]interface{}) { c["exp"] = at(5 * time.Second) }),
+		"exp soon, fraction":  mint(func(c map[string]interface{}) { c["exp"] = float64(at(5*time.Second)) + 0.5 }),
+		"auth_time edge":      mint(func(c map[string]interface{}) {}),
+		"auth_time, fraction": mint(func(c map[string]interface{}) { c["auth_time"] = float64(at(-9*time.Minute)) + 0.25 }),
+		"nbf ahead":           mint(func(c map[string]interface{}) { c["nbf"] = at(70 * time.Second) }),
+		"iat ahead":           mint(func(c map[string]interface{}) { c["iat"] = at(65 * time.Second) }),
+		"auth_time ahead":     mint(func(c map[string]interface{}) { c["auth_time"] = at(62 * time.Second) }),
+		"weak":                mint(func(c map[string]interface{}) { c["acr"] = loa1 }),
+		"far exp":             mint(func(c map[string]interface{}) { c["exp"] = int64(1e10) }),
+	}
+	targets := []struct{ method, target string }{
+		{"GET", "/admin/x"}, {"GET", "/home"}, {"GET", "/reports/q"}, {"DELETE", "/api/accounts/1"}, {"GET", "/api/accounts/1"},
+	}
+	for _, shape := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{name: "bearer", edit: func(*Config) {}},
+		{name: "cookie first", edit: func(c *Config) { c.TokenSources = []string{"cookie:stepup_session", "bearer"} }},
+	} {
+		t.Run(shape.name, func(t *testing.T) {
+			m, next, ref, refNext, now := cachedAndReferenceOnClock(t, shape.edit)
+			for step := -5; step < 200; step++ {
+				*now = testNow.Add(time.Duration(step) * time.Second)
+				for name, token := range tokens {
+					h := bearer(token)
+					if shape.name == "cookie first" {
+						h = map[string]string{"Cookie": "stepup_session=" + token}
+					}
+					for _, r := range targets {
+						q := request{method: r.method, target: r.target, headers: h}
+						want := serveOutcome(ref, refNext, q)
+						for i := 0; i < 2; i++ {
+							if got := serveOutcome(m, next, q); got != want {
+								t.Fatalf("%s, %s %s at %+ds, request %d:\n got %+v\nwant %+v",
+									name, r.method, r.target, step, i+1, got, want)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNonNumberAuthTimeIsRefused: a token whose auth_time is not a number
+// is malformed (401) on a max-age route, through the gate and the full
+// path, natively and under Yaegi (see stepup.TestNonNumberDateTakesNoOtherDate).
+func TestNonNumberAuthTimeIsRefused(t *testing.T) {
+	for _, authTime := range []interface{}{nil, "1799996400", false} {
+		c := claimsAt(loa2, []string{"pwd", "otp"}, time.Minute) // iat a minute ago
+		c["auth_time"] = authTime
+		token := mintES256(t, c)
+		m, next, ref, refNext, _ := cachedAndReferenceOnClock(t, func(*Config) {})
+		for _, h := range []struct {
+			name string
+			h    http.Handler
+			next *backend
+		}{{"gate", m, next}, {"full path", ref, refNext}} {
+			for i := 0; i < 2; i++ {
+				o := serveOutcome(h.h, h.next, request{target: "/admin/x", headers: bearer(token)})
+				if o.status != http.StatusUnauthorized || o.upstream != "" {
+					t.Errorf("auth_time %#v, %s, request %d: status %d, upstream %q; want 401",
+						authTime, h.name, i+1, o.status, o.upstream)
+				}
+			}
+		}
 	}
 }

@@ -136,11 +136,12 @@ func decodeClaims(payload []byte) (*Claims, error) {
 	dates := [4]*time.Time{&c.ExpiresAt, &c.NotBefore, &c.IssuedAt, &c.AuthTime}
 	for i := 0; i < len(dateClaims); i++ {
 		// The usual whole seconds, inline; fractions, far dates and errors
-		// (not a json.Number: n is "") in inexactDates.
+		// in inexactDates. isNumber must be read: under Yaegi a failed
+		// assertion in a loop leaves n as the previous iteration set it.
 		if v, present := raw[dateClaims[i]]; present {
-			n, _ := v.(json.Number)
+			n, isNumber := v.(json.Number)
 			sec, err := strconv.ParseInt(string(n), 10, 64)
-			if err != nil || sec <= -unixSecondsBound || sec >= unixSecondsBound {
+			if !isNumber || err != nil || sec <= -unixSecondsBound || sec >= unixSecondsBound {
 				return inexactDates(c, dates)
 			}
 			*dates[i] = time.Unix(sec, 0)

@@ -423,3 +423,81 @@ func TestHugeLeewayStillRequiresExp(t *testing.T) {
 		t.Errorf("token without exp, leeway %v: Verify error = %v, want ErrExpired", leeway, err)
 	}
 }
+
+// TestVerifierBoundsItsHeaderCache: distinct header segments do not grow
+// the verifier's cache of decoded headers past maxCachedHeaders.
+func TestVerifierBoundsItsHeaderCache(t *testing.T) {
+	v, _ := newTestVerifier(t, -1)
+	for i := 0; i < 3*maxCachedHeaders; i++ {
+		token := signHS256(t, map[string]interface{}{"alg": "HS256", "x": i}, validClaims(), hsSecret)
+		if _, err := v.Verify(context.Background(), token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	v.headers.entries.Range(countInto(&n))
+	if n == 0 || n > maxCachedHeaders {
+		t.Errorf("%d header segments cached (count %d), want 1 to %d", n, v.headers.count.Load(), maxCachedHeaders)
+	}
+}
+
+// TestDatesMustBeNumbers: a NumericDate that is a JSON string, boolean,
+// array, object or null is malformed, on the verifier and through the gate.
+func TestDatesMustBeNumbers(t *testing.T) {
+	tests := []struct {
+		name  string
+		claim string
+		value interface{}
+	}{
+		{name: "exp as a string", claim: "exp", value: "1700000300"},
+		{name: "exp as a far string", claim: "exp", value: "99999999999"},
+		{name: "nbf as a string", claim: "nbf", value: "1600000000"},
+		{name: "auth_time as a string", claim: "auth_time", value: "1699999990"},
+		{name: "exp as true", claim: "exp", value: true},
+		{name: "exp as an array", claim: "exp", value: []int{1700000300}},
+		{name: "iat as null", claim: "iat", value: json.RawMessage("null")},
+		{name: "auth_time as null", claim: "auth_time", value: json.RawMessage("null")},
+		{name: "auth_time as an object", claim: "auth_time", value: map[string]int{"t": 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			token := signHS256(t, hs256, withClaim(tt.claim, tt.value), hsSecret)
+			v, _ := newTestVerifier(t, -1)
+			if _, err := v.Verify(context.Background(), token); !errors.Is(err, ErrTokenMalformed) {
+				t.Errorf("Verify error = %v, want ErrTokenMalformed", err)
+			}
+			g, _, _ := newTestGate(t, GateOptions{})
+			rule, err := Admit(g, gateRequest("GET", "/orders", "Authorization", "Bearer "+token))
+			if rule == Admitted || !errors.Is(err, ErrTokenMalformed) {
+				t.Errorf("Admit = %v, %v; want the rule and ErrTokenMalformed", rule, err)
+			}
+		})
+	}
+}
+
+// TestNonNumberDateTakesNoOtherDate: an auth_time that is not a number is
+// malformed even after a valid iat. Under Yaegi v0.16.1 a failed comma-ok
+// assertion in a loop leaves its variable as the previous iteration set
+// it: decodeClaims once read such an auth_time as the iat before it, and a
+// max-age rule admitted a sign-in of long ago as a fresh one.
+func TestNonNumberDateTakesNoOtherDate(t *testing.T) {
+	for _, authTime := range []interface{}{json.RawMessage("null"), "1699996400", false} {
+		claims := validClaims()
+		claims["iat"] = testNowUnix - 10 // the token refreshed just now
+		claims["auth_time"] = authTime   // not a NumericDate
+		token := signHS256(t, hs256, claims, hsSecret)
+		payload, err := json.Marshal(claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		value, _ := json.Marshal(authTime)
+		g, _, _ := newTestGate(t, GateOptions{})
+		rule, err := Admit(g, gateRequest("GET", "/admin/users", "Authorization", "Bearer "+token))
+		if rule == Admitted || !errors.Is(err, ErrTokenMalformed) {
+			t.Errorf("auth_time %s: Admit = %v, %v; want the rule and ErrTokenMalformed", value, rule, err)
+		}
+		if c, err := ParseClaims(payload, ""); err == nil {
+			t.Errorf("auth_time %s: ParseClaims gave auth_time %v, want an error", value, c.AuthTime)
+		}
+	}
+}

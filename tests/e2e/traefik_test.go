@@ -178,6 +178,15 @@ func TestStepUpThroughTraefik(t *testing.T) {
 			want: want{status: 401, challenge: tooOld},
 		},
 		{
+			// Under Yaegi a failed comma-ok assertion in a loop keeps the
+			// previous iteration's value: the claims decoder once read such
+			// an auth_time as the fresh iat before it, and admitted.
+			name: "admin with loa:2, a fresh iat and an auth_time that is not a number",
+			req: request{path: "/admin/panel", token: token(t, nil, merge(goodClaims(),
+				map[string]any{"auth_time": "1700000000"}))},
+			want: want{status: 401, challenge: invalid(realm, "token is malformed")},
+		},
+		{
 			name: "admin with a good RS256 token, spoofed headers replaced",
 			req:  request{path: "/admin/panel", token: good, header: withSpoofed(nil)},
 			want: want{status: 200, backend: true, upstream: upstreamGood},
