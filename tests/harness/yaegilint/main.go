@@ -88,6 +88,14 @@ func lintFile(path string) int {
 			report(imp.Pos(), "import %q: %s", p, why)
 		}
 	}
+	var loops []ast.Node // the for and range statements, for staleCommaOK
+	ast.Inspect(file, func(node ast.Node) bool {
+		switch node.(type) {
+		case *ast.ForStmt, *ast.RangeStmt:
+			loops = append(loops, node)
+		}
+		return true
+	})
 	ast.Inspect(file, func(node ast.Node) bool {
 		switch x := node.(type) {
 		case *ast.SwitchStmt:
@@ -100,6 +108,9 @@ func lintFile(path string) int {
 				}
 			}
 		case *ast.AssignStmt:
+			if why := staleCommaOK(x, loops); why != "" {
+				report(x.Pos(), "%s", why)
+			}
 			if len(x.Rhs) > 1 {
 				for _, r := range x.Rhs {
 					if id, ok := r.(*ast.Ident); ok && id.Name == "nil" {
@@ -246,4 +257,37 @@ func fieldTypes(fl *ast.FieldList) string {
 	}
 
 	return strings.Join(parts, ", ")
+}
+
+// staleCommaOK reports a comma-ok type assertion or map lookup whose ok is
+// discarded (v, _ := x.(T); v, _ := m[k]) where v may already hold a value:
+// in a loop, or assigned with =. Under Yaegi a failed assertion or a missing
+// key leaves v as it was, where Go sets the zero value; code that relies on
+// the zero value then reads a previous iteration's value. Keep ok and test it.
+func staleCommaOK(x *ast.AssignStmt, loops []ast.Node) string {
+	if len(x.Lhs) != 2 || len(x.Rhs) != 1 {
+		return ""
+	}
+	if id, ok := x.Lhs[1].(*ast.Ident); !ok || id.Name != "_" {
+		return ""
+	}
+	switch r := x.Rhs[0].(type) {
+	case *ast.TypeAssertExpr:
+		if r.Type == nil {
+			return "" // a type switch guard
+		}
+	case *ast.IndexExpr:
+	default:
+		return ""
+	}
+	if x.Tok == token.ASSIGN {
+		return "comma-ok with a discarded ok, assigned with =: under Yaegi a failure leaves the old value, not the zero value; test ok"
+	}
+	for _, l := range loops {
+		if l.Pos() <= x.Pos() && x.End() <= l.End() {
+			return "comma-ok with a discarded ok in a loop: under Yaegi a failure leaves the previous iteration's value, not the zero value; test ok"
+		}
+	}
+
+	return ""
 }
