@@ -263,9 +263,9 @@ func newKeyView(ks *KeySet, fetched []*Key) *keyView {
 // and not yet due for a refresh, when the token names a kid one of those
 // keys has and fits (or no kid) and the algorithm is allowed: then no fetch
 // could change the answer, and the index gives the candidates selectKeys
-// would. handled is false otherwise, and VerifySignature decides, fetching
-// as it does.
-func verifyFetched(ks *KeySet, jws *JWS, allowed []string) (handled bool, err error) {
+// would. It returns whether it handled the token, and the verification's
+// error; when it did not, VerifySignature decides, fetching as it does.
+func verifyFetched(ks *KeySet, jws *JWS, allowed []string) (bool, error) {
 	ks.mu.Lock()
 	v := ks.view
 	ks.mu.Unlock()

@@ -70,9 +70,11 @@ func allowedIndex(index map[string]*algKeys, allowed []string) map[string]*algKe
 }
 
 // verifyStatic is VerifySignature for a static set when the token's
-// algorithm is allowed and has the entry a: handled is false when no key is
-// a candidate, and the caller then selects and reports as for any set.
-func verifyStatic(a *algKeys, jws *JWS) (handled bool, err error) {
+// algorithm is allowed and has the entry a. It returns whether it handled
+// the token, and the verification's error: not handled when no key is a
+// candidate, and the caller then selects and reports as for any set.
+// (Unnamed results: under Yaegi named ones are not reset between calls.)
+func verifyStatic(a *algKeys, jws *JWS) (bool, error) {
 	candidates := a.noKid
 	if jws.Header.Kid != "" {
 		if candidates = a.byKid[jws.Header.Kid]; candidates == nil {

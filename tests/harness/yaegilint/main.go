@@ -129,6 +129,25 @@ func lintFile(path string) int {
 					}
 				}
 			}
+		case *ast.FuncType:
+			if x.Results != nil {
+				for _, f := range x.Results.List {
+					if len(f.Names) > 0 {
+						report(x.Pos(), "named results: Yaegi does not reset them between calls from one call site (a call in a loop starts from the last call's values); use unnamed results")
+						break
+					}
+				}
+			}
+		case *ast.FuncDecl:
+			if x.Body != nil {
+				for _, d := range staleDefers(x.Body, loops) {
+					report(d.Pos(), "defer whose arguments or receiver change later (or in a loop): Yaegi evaluates them when the deferred call runs, not at the defer; copy them first")
+				}
+			}
+		case *ast.FuncLit:
+			for _, d := range staleDefers(x.Body, loops) {
+				report(d.Pos(), "defer whose arguments or receiver change later (or in a loop): Yaegi evaluates them when the deferred call runs, not at the defer; copy them first")
+			}
 		case *ast.RangeStmt:
 			if lit, ok := x.X.(*ast.BasicLit); ok && lit.Kind == token.INT {
 				report(x.Pos(), "range over an int: Yaegi panics loading the package")
@@ -290,4 +309,105 @@ func staleCommaOK(x *ast.AssignStmt, loops []ast.Node) string {
 	}
 
 	return ""
+}
+
+// staleDefers returns the defer statements directly in body (not in nested
+// function literals) whose deferred call reads a variable, or a field or
+// element of one, that body assigns after the defer, or that sit in a loop
+// of body. Yaegi evaluates a deferred call's function, receiver and
+// arguments when the call runs, at the function's end, where Go evaluates
+// them at the defer statement.
+func staleDefers(body *ast.BlockStmt, loops []ast.Node) []*ast.DeferStmt {
+	var defers []*ast.DeferStmt
+	var assigned []assignment
+	note := func(e ast.Expr, pos token.Pos) {
+		assigned = append(assigned, assignment{types.ExprString(e), pos})
+	}
+	ast.Inspect(body, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.FuncLit:
+			return false // its own defers, checked on their own
+		case *ast.DeferStmt:
+			defers = append(defers, x)
+		case *ast.AssignStmt:
+			for _, l := range x.Lhs {
+				note(l, x.Pos())
+			}
+		case *ast.IncDecStmt:
+			note(x.X, x.Pos())
+		case *ast.RangeStmt:
+			if x.Key != nil {
+				note(x.Key, x.Pos())
+			}
+			if x.Value != nil {
+				note(x.Value, x.Pos())
+			}
+		}
+		return true
+	})
+	var stale []*ast.DeferStmt
+	for _, d := range defers {
+		if inAny(d, loops, body) {
+			stale = append(stale, d)
+			continue
+		}
+		// What the deferred call reads: its arguments, and its function or
+		// receiver (for a method, the expression before the method name).
+		reads := []ast.Expr{d.Call.Fun}
+		if sel, ok := d.Call.Fun.(*ast.SelectorExpr); ok {
+			reads[0] = sel.X
+		}
+		reads = append(reads, d.Call.Args...)
+		if changedAfter(reads, assigned, d.Pos()) {
+			stale = append(stale, d)
+		}
+	}
+
+	return stale
+}
+
+// assignment is an assignment to target (as written) at pos.
+type assignment struct {
+	target string
+	pos    token.Pos
+}
+
+// changedAfter reports whether one of the assignments after pos targets a
+// variable, field or element that one of reads reads.
+func changedAfter(reads []ast.Expr, assigned []assignment, pos token.Pos) bool {
+	var names []string
+	for _, r := range reads {
+		ast.Inspect(r, func(n ast.Node) bool {
+			switch x := n.(type) {
+			case *ast.FuncLit:
+				return false // a closure reads its variables when it runs, natively too
+			case *ast.SelectorExpr, *ast.Ident, *ast.IndexExpr:
+				names = append(names, types.ExprString(x.(ast.Expr)))
+			}
+			return true
+		})
+	}
+	for _, a := range assigned {
+		if a.pos <= pos {
+			continue
+		}
+		for _, name := range names {
+			if name == a.target || strings.HasPrefix(name, a.target+".") || strings.HasPrefix(name, a.target+"[") {
+				return true
+			}
+		}
+	}
+
+	return false
+}
+
+// inAny reports whether n lies in one of loops that is itself inside body.
+func inAny(n ast.Node, loops []ast.Node, body *ast.BlockStmt) bool {
+	for _, l := range loops {
+		if body.Pos() <= l.Pos() && l.End() <= body.End() && l.Pos() <= n.Pos() && n.End() <= l.End() {
+			return true
+		}
+	}
+
+	return false
 }
