@@ -33,8 +33,11 @@ type Options struct {
 	// Dir is the plugin's source directory (the module root holding
 	// .traefik.yml). It is linked into a temporary GOPATH. Required.
 	Dir string
-	// Stdout and Stderr receive what the plugin prints. Traefik routes them to
-	// its log at DEBUG and ERROR level. Default: discarded.
+	// Stdout and Stderr receive what the plugin prints with the print and
+	// println builtins. Traefik routes them to its log at DEBUG and ERROR
+	// level. The plugin's os.Stdout and os.Stderr take them only when they
+	// are *os.File (Yaegi v0.16.1, interp/use.go); otherwise, as in Traefik,
+	// they stay the process's own. Default: discarded.
 	Stdout, Stderr io.Writer
 	// Env is the interpreter's environment. Default: os.Environ(), as Traefik.
 	Env []string
