@@ -3,12 +3,6 @@ package harness
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -253,29 +247,8 @@ type diffSigner struct {
 func (s diffSigner) sign(tb testing.TB, header, payload []byte) string {
 	tb.Helper()
 
-	input := base64.RawURLEncoding.EncodeToString(header) + "." +
-		base64.RawURLEncoding.EncodeToString(payload)
-	digest := sha256.Sum256([]byte(input))
-
-	var sig []byte
-	var err error
-	switch s.alg {
-	case "RS256":
-		sig, err = rsa.SignPKCS1v15(rand.Reader, s.key.(*rsa.PrivateKey), crypto.SHA256, digest[:])
-	case "ES256":
-		sig, err = signES256(s.key.(*ecdsa.PrivateKey), digest[:])
-	case "HS256":
-		mac := hmac.New(sha256.New, s.key.([]byte))
-		mac.Write([]byte(input))
-		sig = mac.Sum(nil)
-	default:
-		tb.Fatalf("diffSigner: unsupported alg %s", s.alg)
-	}
-	if err != nil {
-		tb.Fatalf("signing %s: %v", s.alg, err)
-	}
-
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return signer{alg: s.alg, key: s.key}.sign(tb, base64.RawURLEncoding.EncodeToString(header)+"."+
+		base64.RawURLEncoding.EncodeToString(payload))
 }
 
 // header is the usual protected header of s's tokens.

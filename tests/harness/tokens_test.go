@@ -35,7 +35,14 @@ func (s signer) mint(tb testing.TB, claims map[string]any) string {
 		header["kid"] = s.kid
 	}
 
-	input := b64JSON(tb, header) + "." + b64JSON(tb, claims)
+	return s.sign(tb, b64JSON(tb, header)+"."+b64JSON(tb, claims))
+}
+
+// sign signs input, the encoded header and payload joined by ".", with the
+// signer's alg and key, and returns the compact JWS.
+func (s signer) sign(tb testing.TB, input string) string {
+	tb.Helper()
+
 	digest := sha256.Sum256([]byte(input))
 
 	var sig []byte
