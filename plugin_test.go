@@ -297,6 +297,44 @@ func TestDecisions(t *testing.T) {
 	}
 }
 
+// TestRefusedNavigationGetsAPage: a 403 (assured, but a required claim is
+// missing) is a page for a person navigating and plain text for a program,
+// with the same insufficient_scope challenge for both.
+func TestRefusedNavigationGetsAPage(t *testing.T) {
+	strong := mintES256(t, claimsAt(loa2, []string{"pwd", "otp", "mfa"}, time.Minute))
+	challenge := `Bearer realm="stepup@file", error="insufficient_scope", error_description="required claim is missing"`
+	tests := []struct {
+		name     string
+		headers  map[string]string
+		wantType string
+		wantBody string
+	}{
+		{"navigation", map[string]string{"Sec-Fetch-Mode": "navigate", "Cookie": "stepup_session=" + strong},
+			"text/html; charset=utf-8", `<h1 id="stepup-title">Access denied</h1>`},
+		{"fetch", map[string]string{"Sec-Fetch-Mode": "cors", "Cookie": "stepup_session=" + strong},
+			"text/plain; charset=utf-8", "Forbidden"},
+		{"bearer caller", bearer(strong), "text/plain; charset=utf-8", "Forbidden"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, next, _ := newTestMiddleware(t, testConfig(t))
+			rec := serve(m, request{target: "/reports/q3", headers: tt.headers})
+			if rec.Code != http.StatusForbidden || next.seen() != nil {
+				t.Fatalf("status %d, backend reached: %v; want 403, not reached", rec.Code, next.seen() != nil)
+			}
+			if got := rec.Header().Get("WWW-Authenticate"); got != challenge {
+				t.Errorf("WWW-Authenticate %q, want %q", got, challenge)
+			}
+			if got := rec.Header().Get("Content-Type"); got != tt.wantType {
+				t.Errorf("Content-Type %q, want %q", got, tt.wantType)
+			}
+			if !strings.Contains(rec.Body.String(), tt.wantBody) {
+				t.Errorf("body %q does not contain %q", rec.Body.String(), tt.wantBody)
+			}
+		})
+	}
+}
+
 func TestBrowserNavigationIsRedirected(t *testing.T) {
 	m, _, _ := newTestMiddleware(t, testConfig(t))
 	weak := mintES256(t, claimsAt(loa1, []string{"pwd"}, time.Minute))

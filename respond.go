@@ -101,6 +101,14 @@ func (m *stepUpMiddleware) refuse(
 		rw.Header().Set("WWW-Authenticate", stepup.Challenge(m.realm, "invalid_request", describe(err), nil, -1))
 	case http.StatusForbidden:
 		rw.Header().Set("WWW-Authenticate", stepup.Challenge(m.realm, "insufficient_scope", describe(err), nil, -1))
+		if stepup.IsNavigation(req) {
+			// A person, not a program: a page that says why, and that
+			// signing in again will not help.
+			writePage(rw, status, "Access denied",
+				"Your account is signed in strongly enough, but it lacks what this page requires ("+
+					describe(err)+"). Signing in again will not change that.", "")
+			return
+		}
 	}
 	rw.Header().Set("Cache-Control", "no-store")
 	http.Error(rw, http.StatusText(status), status)

@@ -5,8 +5,9 @@ import "fmt"
 // LoginPlugin describes the plugin configuration of the browser journeys and
 // of the demo: the built-in login at an OpenID provider, the ladder
 // urn:stepup:loa:1 < urn:stepup:loa:2, /public open, /admin and /api/admin
-// at level 2 (/admin also within AdminMaxAge), every other path at any level,
-// and the identity headers the demo's app shows. One definition, so that the
+// at level 2 (/admin also within AdminMaxAge and for the group admins only),
+// every other path at level 1, and the identity headers the demo's app
+// shows. One definition, so that the
 // browser journeys prove the configuration the demo runs.
 type LoginPlugin struct {
 	Issuer        string
@@ -29,11 +30,16 @@ func (p LoginPlugin) YAML() string {
           leeway: %s
           logLevel: debug
           rules:
+            - pathPrefix: /
+              minACR: urn:stepup:loa:1
             - pathPrefix: /public
               public: true
             - pathPrefix: /admin
               minACR: urn:stepup:loa:2
               maxAge: %s
+              claims:
+                - name: groups
+                  values: [admins]
             - pathPrefix: /api/admin
               minACR: urn:stepup:loa:2
           claimHeaders:

@@ -56,9 +56,14 @@ func demoDynamic(issuer, appURL, sessionSecret string) string {
 	}.YAML())
 }
 
-// printGuide tells the person what runs and what to try.
-func printGuide(traefikPort int, idp *realparts.IdP, tr *realparts.Traefik) {
+// printGuide tells the person what runs and what to try; quiet: the
+// plugin's decisions are not printed.
+func printGuide(traefikPort int, idp *realparts.IdP, tr *realparts.Traefik, quiet bool) {
 	url := fmt.Sprintf("http://localhost:%d", traefikPort)
+	decisionsNote := "The plugin's decisions are printed below as they happen.\n"
+	if quiet {
+		decisionsNote = ""
+	}
 	fmt.Printf(`
 traefikstepup demo is running.
 
@@ -71,28 +76,30 @@ traefikstepup demo is running.
   IdP       %[4]s  (tests/idp, development only)
 
 Rules: /public is open; / and everything else needs a sign-in (urn:stepup:loa:1);
-/admin needs urn:stepup:loa:2 (password + second factor) within the last %[5]s;
-/api/admin needs urn:stepup:loa:2.
+/admin needs urn:stepup:loa:2 (password + second factor) within the last %[5]s,
+and the group admins; /api/admin needs urn:stepup:loa:2.
 
 What to try:
-  1. Open %[1]s/ and sign in with a password. The page lists the identity
-     headers Traefik added: X-Stepup-ACR urn:stepup:loa:1, X-Stepup-AMR pwd.
-  2. Press the fetch button: the API answers 401 with
-     WWW-Authenticate: Bearer error="insufficient_user_authentication", acr_values=...
+  1. Open %[1]s/ and sign in as alice with her password. The page lists the
+     identity headers Traefik added: X-Stepup-Acr urn:stepup:loa:1, X-Stepup-Amr pwd.
+  2. Press the fetch button (a POST to /api/admin/x): the API answers 401 with
+     WWW-Authenticate: Bearer realm="stepup@file", error="insufficient_user_authentication",
+     error_description="authentication level is too low", acr_values="urn:stepup:loa:2"
      (an API call is challenged, never redirected).
   3. Open /admin: you are sent to the IdP to step up with the second factor
      (%[2]s), then back on /admin at urn:stepup:loa:2 with amr pwd,otp,mfa.
      The fetch button now gets 200.
   4. Wait until the %[5]s freshness window has passed and reload /admin: the IdP
-     asks again (prompt=login, max_age) and brings you back.
+     asks again (prompt=login, max_age): user name, password and code.
   5. Open /public: no sign-in, no identity headers.
   6. Log out (/_stepup/logout): the session and the IdP session end; / asks
      you to sign in again.
+  7. Open /admin as bob: he steps up like alice, then gets 403 Access denied,
+     because he is not in the group admins (a stronger sign-in cannot fix that).
 
-The plugin's decisions are printed below as they happen, unless -quiet is set.
-Stop with Ctrl-C.
+%[6]sStop with Ctrl-C.
 
-`, url, idp.OTPCode, tr.LogPath, idp.Issuer, adminMaxAgeText)
+`, url, idp.OTPCode, tr.LogPath, idp.Issuer, adminMaxAgeText, decisionsNote)
 }
 
 // printNewLines prints the plugin's complete lines of the file at path after

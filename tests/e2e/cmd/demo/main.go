@@ -180,7 +180,7 @@ func run(ctx context.Context, o options) error {
 		fmt.Println("demo: stopped Traefik, the OpenID provider and the app")
 	}()
 
-	printGuide(o.traefikPort, idp, tr)
+	printGuide(o.traefikPort, idp, tr, o.quiet)
 	if !o.quiet {
 		go followDecisions(ctx, tr)
 	}
