@@ -43,12 +43,12 @@ func TestBrowserDemo(t *testing.T) {
 	tb.checkIdentity(map[string]string{"X-Stepup-ACR": "urn:stepup:loa:2", "X-Stepup-AMR": "pwd,otp,mfa"})
 	tb.screenshot("final-admin")
 
-	// Step 5: log out, here and at the provider.
+	// Step 6: log out, here and at the provider.
 	m = tb.rec.mark()
 	tb.expect(tb.open(base+"/_stepup/logout"), pageLogin, m, "after logging out")
 	t.Logf("hops of the logout:\n%s", formatHops(tb.rec.since(m)))
 
-	// Step 6: bob steps up on /admin, then lacks the group: 403.
+	// Step 7: bob steps up on /admin, then lacks the group: 403.
 	m = tb.rec.mark()
 	tb.expect(tb.open(base+"/admin"), pageLogin, m, "opening /admin signed out")
 	tb.expect(tb.signIn("bob", "bob-password"), pageOTP, m, "bob after the password")
