@@ -1,14 +1,11 @@
 package traefikstepup
 
 import (
-	"context"
 	"crypto/tls"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -334,25 +331,13 @@ func TestAdversarialRequestsAreDecidedAlike(t *testing.T) {
 func cachedAndReferenceOnClock(t *testing.T, edit func(*Config)) (http.Handler, *backend, http.Handler, *backend, *time.Time) {
 	t.Helper()
 	now := testNow
-	var mu sync.Mutex
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	build := func(cacheSize int) (http.Handler, *backend) {
-		cfg := testConfig(t)
-		edit(cfg)
-		cfg.CacheSize = cacheSize
-		next := &backend{}
-		m, err := newMiddleware(context.Background(), next, cfg, "stepup@file", deps{now: clock, logOut: io.Discard})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m, next
-	}
-	m, next := build(0)
-	ref, refNext := build(-1)
+	clock := func() time.Time { return now }
+	cfg, refCfg := testConfig(t), testConfig(t)
+	edit(cfg)
+	edit(refCfg)
+	refCfg.CacheSize = -1
+	m, next, _ := newTestMiddlewareOn(t, cfg, clock)
+	ref, refNext, _ := newTestMiddlewareOn(t, refCfg, clock)
 
 	return m, next, ref, refNext, &now
 }
@@ -425,7 +410,7 @@ func TestNonNumberAuthTimeIsRefused(t *testing.T) {
 		c := claimsAt(loa2, []string{"pwd", "otp"}, time.Minute) // iat a minute ago
 		c["auth_time"] = authTime
 		token := mintES256(t, c)
-		m, next, ref, refNext, _ := cachedAndReferenceOnClock(t, func(*Config) {})
+		m, next, ref, refNext := cachedAndReference(t, func() *Config { return testConfig(t) })
 		for _, h := range []struct {
 			name string
 			h    http.Handler

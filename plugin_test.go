@@ -171,10 +171,16 @@ func (b *backend) seen() *http.Request {
 // log output.
 func newTestMiddleware(t *testing.T, cfg *Config) (*stepUpMiddleware, *backend, *bytes.Buffer) {
 	t.Helper()
+
+	return newTestMiddlewareOn(t, cfg, func() time.Time { return testNow })
+}
+
+// newTestMiddlewareOn is newTestMiddleware on the clock now.
+func newTestMiddlewareOn(t *testing.T, cfg *Config, now func() time.Time) (*stepUpMiddleware, *backend, *bytes.Buffer) {
+	t.Helper()
 	next := &backend{}
 	logs := &bytes.Buffer{}
-	m, err := newMiddleware(context.Background(), next, cfg, "stepup@file",
-		deps{now: func() time.Time { return testNow }, logOut: logs})
+	m, err := newMiddleware(context.Background(), next, cfg, "stepup@file", deps{now: now, logOut: logs})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -138,14 +138,8 @@ func lintFile(path string) int {
 					}
 				}
 			}
-		case *ast.FuncDecl:
-			if x.Body != nil {
-				for _, d := range staleDefers(x.Body, loops) {
-					report(d.Pos(), "defer whose arguments or receiver change later (or in a loop): Yaegi evaluates them when the deferred call runs, not at the defer; copy them first")
-				}
-			}
-		case *ast.FuncLit:
-			for _, d := range staleDefers(x.Body, loops) {
+		case *ast.FuncDecl, *ast.FuncLit:
+			for _, d := range staleDefers(funcBody(x), loops) {
 				report(d.Pos(), "defer whose arguments or receiver change later (or in a loop): Yaegi evaluates them when the deferred call runs, not at the defer; copy them first")
 			}
 		case *ast.RangeStmt:
@@ -311,6 +305,16 @@ func staleCommaOK(x *ast.AssignStmt, loops []ast.Node) string {
 	return ""
 }
 
+// funcBody returns the body of a function declaration or literal; nil for
+// a declaration without one.
+func funcBody(fn ast.Node) *ast.BlockStmt {
+	if d, ok := fn.(*ast.FuncDecl); ok {
+		return d.Body
+	}
+
+	return fn.(*ast.FuncLit).Body
+}
+
 // staleDefers returns the defer statements directly in body (not in nested
 // function literals) whose deferred call reads a variable, or a field or
 // element of one, that body assigns after the defer, or that sit in a loop
@@ -318,6 +322,9 @@ func staleCommaOK(x *ast.AssignStmt, loops []ast.Node) string {
 // arguments when the call runs, at the function's end, where Go evaluates
 // them at the defer statement.
 func staleDefers(body *ast.BlockStmt, loops []ast.Node) []*ast.DeferStmt {
+	if body == nil {
+		return nil
+	}
 	var defers []*ast.DeferStmt
 	var assigned []assignment
 	note := func(e ast.Expr, pos token.Pos) {
